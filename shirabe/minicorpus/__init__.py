@@ -1,0 +1,1 @@
+"""The embedded mini corpus: speech, a cappella songs and accompaniment, made offline."""

@@ -1,0 +1,76 @@
+"""WORLD vocoder helpers used to make new voices and to re-pitch speech.
+
+``analyze`` splits a waveform into F0, spectral envelope and aperiodicity;
+``synthesize`` puts them back together. Voices are made distinct by moving the
+spectral envelope along the frequency axis (``warp_formants``: a ratio above 1
+raises formants, as for a shorter vocal tract) and by scaling F0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyworld
+
+FRAME_PERIOD_MS = 5.0
+
+
+def analyze(
+    wav: np.ndarray,
+    sr: int,
+    frame_period: float = FRAME_PERIOD_MS,
+    f0_floor: float = 60.0,
+    f0_ceil: float = 900.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(f0, sp, ap)`` of a mono waveform (harvest + CheapTrick + D4C)."""
+    x = np.ascontiguousarray(wav, dtype=np.float64)
+    f0, t = pyworld.harvest(x, sr, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_period)
+    sp = pyworld.cheaptrick(x, f0, t, sr)
+    ap = pyworld.d4c(x, f0, t, sr)
+    return f0, sp, ap
+
+
+def synthesize(
+    f0: np.ndarray, sp: np.ndarray, ap: np.ndarray, sr: int, frame_period: float = FRAME_PERIOD_MS
+) -> np.ndarray:
+    """Inverse of :func:`analyze`; returns float32 samples."""
+    y = pyworld.synthesize(
+        np.ascontiguousarray(f0, dtype=np.float64),
+        np.ascontiguousarray(sp, dtype=np.float64),
+        np.ascontiguousarray(ap, dtype=np.float64),
+        sr,
+        frame_period,
+    )
+    return y.astype(np.float32)
+
+
+def warp_formants(sp: np.ndarray, ratio: float) -> np.ndarray:
+    """Move a spectral envelope (frames x bins) along frequency by ``ratio``.
+
+    Output bin ``k`` takes the envelope at ``k / ratio`` (linear interpolation),
+    so ``ratio > 1`` moves formants up. Bins past the top are held at the last value.
+    """
+    if ratio <= 0:
+        raise ValueError(f"formant ratio must be positive, got {ratio}")
+    bins = np.arange(sp.shape[1], dtype=np.float64)
+    src = np.clip(bins / ratio, 0, sp.shape[1] - 1)
+    out = np.empty_like(sp)
+    for i, frame in enumerate(sp):
+        out[i] = np.interp(src, bins, frame)
+    return out
+
+
+def semitones_to_ratio(semitones: float) -> float:
+    return float(2.0 ** (semitones / 12.0))
+
+
+def transform_voice(
+    wav: np.ndarray,
+    sr: int,
+    formant_ratio: float = 1.0,
+    pitch_semitones: float = 0.0,
+) -> np.ndarray:
+    """Re-synthesize ``wav`` with warped formants and F0 scaled by ``pitch_semitones``."""
+    f0, sp, ap = analyze(wav, sr)
+    if formant_ratio != 1.0:
+        sp = warp_formants(sp, formant_ratio)
+    return synthesize(f0 * semitones_to_ratio(pitch_semitones), sp, ap, sr)
