@@ -1,0 +1,1 @@
+"""lhotse helpers: TSV corpora to manifests, feature extraction, sampling."""

@@ -1,0 +1,1 @@
+"""ZipVoice-compatible zero-shot TTS: models, tokenizers, binaries."""

@@ -1,0 +1,1 @@
+"""Command-line binaries: python -m zipvoice.bin.<name>."""
