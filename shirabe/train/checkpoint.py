@@ -69,6 +69,9 @@ def safe_load(path: str | Path, trust: bool = False, map_location: str | torch.d
     except pickle.UnpicklingError as e:
         if trust:
             raise InputError(f"{path}: cannot load checkpoint ({str(e).splitlines()[0]})") from e
+        if "Unsupported global" not in str(e):
+            # weights_only rejects bytes that are no pickle at all the same way
+            raise InputError(f"{path}: not a readable checkpoint (corrupt or not a torch file)") from e
         raise InputError(
             f"{path}: holds Python objects that need pickle to load; "
             "pass --trust-checkpoint only if you trust where it came from"

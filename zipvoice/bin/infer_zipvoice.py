@@ -1,0 +1,278 @@
+"""Zero-shot speech synthesis with a ZipVoice / ZipVoiceDistill model.
+
+One sentence::
+
+    python -m zipvoice.bin.infer_zipvoice --model-name zipvoice --model-dir download/zipvoice \\
+        --vocoder-path download/vocos-mel-24khz --tokenizer japanese \\
+        --prompt-wav prompt.wav --prompt-text "プロンプトの書き起こし。" \\
+        --text "合成したい文章。" --res-wav-path result.wav
+
+A list (TSV, one ``{id}\\t{prompt_text}\\t{prompt_wav}\\t{text}`` per line; results go to
+``--res-dir/{id}.{format}``)::
+
+    python -m zipvoice.bin.infer_zipvoice --model-dir download/zipvoice \\
+        --tokenizer japanese --test-list test.tsv --res-dir results
+
+Reproduce a run exactly from saved noise (``(T_total, 100)``: prompt + generated frames of
+every chunk, in text order) and keep the generated log-mel::
+
+    python -m zipvoice.bin.infer_zipvoice ... --noise-file noise.npy --save-features feats.npy
+
+The model directory holds ``model.json``, ``tokens.txt`` and the checkpoint; the vocoder
+directory ``config.yaml`` + ``pytorch_model.bin`` (vocos-mel-24khz). Without
+``--vocoder-path`` Griffin-Lim is used (much lower quality; a warning is logged).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shirabe.audio.io import AUDIO_FORMATS, save_audio
+from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+
+logger = logging.getLogger("infer_zipvoice")
+
+
+def str2bool(value: str) -> bool:
+    v = str(value).strip().lower()
+    if v in ("1", "true", "yes", "y", "t"):
+        return True
+    if v in ("0", "false", "no", "n", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
+
+
+def get_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="infer_zipvoice", description=__doc__)
+    p.add_argument("--model-name", choices=("zipvoice", "zipvoice_distill"), default="zipvoice",
+                   help="model type; sets the defaults of --num-step and --guidance-scale")
+    p.add_argument("--model-dir", required=True,
+                   help="directory with model.json, tokens.txt and the checkpoint")
+    p.add_argument("--checkpoint-name", default="model.pt",
+                   help="checkpoint file in --model-dir (.pt with {'model': state_dict}, or .safetensors)")
+    p.add_argument("--token-file", default=None,
+                   help="token table (default: MODEL_DIR/tokens.txt)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow checkpoints that need pickle to load (only for files you trust); default: refuse them")
+    p.add_argument("--vocoder-path", default=None,
+                   help="Vocos directory (config.yaml + pytorch_model.bin); default: Griffin-Lim, with a warning")
+    p.add_argument("--tokenizer", choices=("emilia", "espeak", "simple", "japanese"), default="emilia",
+                   help="text frontend matching the token table")
+    p.add_argument("--lang", default="en-us", help="espeak voice of the espeak tokenizer")
+    p.add_argument("--test-list", default=None,
+                   help="TSV of {id}\\t{prompt_text}\\t{prompt_wav}\\t{text}; results go to --res-dir "
+                        "(default: single-sentence mode)")
+    p.add_argument("--prompt-wav", default=None, help="prompt audio (required without --test-list)")
+    p.add_argument("--prompt-text", default=None, help="transcript of the prompt audio (required without --test-list)")
+    p.add_argument("--text", default=None, help="text to synthesise (required without --test-list)")
+    p.add_argument("--res-dir", default="results", help="output directory in --test-list mode")
+    p.add_argument("--res-wav-path", default="result.wav",
+                   help="output file in single-sentence mode (its extension follows --output-format)")
+    p.add_argument("--output-format", choices=tuple(AUDIO_FORMATS), default=None,
+                   help="audio format of the results; default: the extension of --res-wav-path, "
+                        "else wav")
+    p.add_argument("--save-features", default=None,
+                   help="save the generated log-mel frames (T, 100) before the vocoder as .npy; "
+                        "a directory in --test-list mode ({id}.npy) (default: not saved)")
+    p.add_argument("--noise-file", default=None,
+                   help="initial noise (.npy, (T_total, 100): prompt + generated frames of each chunk "
+                        "in text order) instead of drawing it from --seed; single-sentence mode only "
+                        "(default: drawn from --seed)")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance scale (default: 1.0 for zipvoice, 3.0 for zipvoice_distill)")
+    p.add_argument("--num-step", type=int, default=None,
+                   help="Euler steps (default: 16 for zipvoice, 8 for zipvoice_distill)")
+    p.add_argument("--feat-scale", type=float, default=0.1, help="model-space scale of the log-mel features")
+    p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor (>1 is faster)")
+    p.add_argument("--t-shift", type=float, default=0.5, help="time-grid shift of the sampler (<1: more steps near t=0)")
+    p.add_argument("--target-rms", type=float, default=0.1, help="prompts quieter than this RMS are raised to it")
+    p.add_argument("--seed", type=int, default=666, help="random seed")
+    p.add_argument("--num-thread", type=int, default=1, help="CPU threads for PyTorch")
+    p.add_argument("--raw-evaluation", type=str2bool, default=False,
+                   help="benchmark mode: no silence removal, punctuation or chunking (default: false)")
+    p.add_argument("--max-duration", type=float, default=100.0,
+                   help="seconds of prompt + generated audio per batch of chunks")
+    p.add_argument("--remove-long-sil", type=str2bool, default=False,
+                   help="also shorten long silences inside the output; edges are always trimmed (default: false)")
+    p.add_argument("--device", default="auto", help="torch device; auto picks cuda, then mps, then cpu")
+    p.add_argument("--verbose", action="store_true", help="debug logging (default: info)")
+    return p
+
+
+def pick_device(name: str) -> torch.device:
+    if name != "auto":
+        try:
+            return torch.device(name)
+        except RuntimeError as e:
+            raise InputError(f"--device: {e}") from e
+    if torch.cuda.is_available():
+        return torch.device("cuda", 0)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def output_path(path: str | Path, fmt: str | None) -> Path:
+    """``path`` with the extension of ``fmt``; without ``fmt`` its own (wav when it has none)."""
+    path = Path(path)
+    if fmt is None:
+        ext = path.suffix.lower().lstrip(".")
+        if not ext:
+            return path.with_suffix(".wav")
+        if ext not in AUDIO_FORMATS:
+            raise InputError(f"{path}: unsupported audio format '.{ext}' (use one of: {', '.join(AUDIO_FORMATS)})")
+        return path
+    return path.with_suffix("." + fmt)
+
+
+def read_test_list(path: str | Path) -> list[tuple[str, str, str, str]]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such test list")
+    items, seen = [], set()
+    with path.open(encoding="utf-8", newline="") as f:
+        for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != 4:
+                raise InputError(f"{path}:{lineno}: expected 4 tab-separated fields "
+                                 f"(id, prompt_text, prompt_wav, text), got {len(row)}")
+            utt_id, prompt_text, prompt_wav, text = (c.strip() for c in row)
+            if not utt_id or "/" in utt_id:
+                raise InputError(f"{path}:{lineno}: bad id {utt_id!r}")
+            if utt_id in seen:
+                raise InputError(f"{path}:{lineno}: id {utt_id!r} used twice")
+            seen.add(utt_id)
+            wav = Path(prompt_wav)
+            if not wav.is_absolute() and not wav.exists() and (path.parent / wav).exists():
+                wav = path.parent / wav
+            if not wav.is_file():
+                raise InputError(f"{path}:{lineno}: no such prompt audio file {prompt_wav!r}")
+            if not text or not prompt_text:
+                raise InputError(f"{path}:{lineno}: empty {'text' if not text else 'prompt text'}")
+            items.append((utt_id, prompt_text, str(wav), text))
+    if not items:
+        raise InputError(f"{path}: test list is empty")
+    return items
+
+
+def check_args(args) -> None:
+    if not Path(args.model_dir).is_dir():
+        raise InputError(f"{args.model_dir}: no such model directory")
+    single = (args.prompt_wav, args.prompt_text, args.text)
+    if args.test_list is not None:
+        if any(v is not None for v in single):
+            raise InputError("give either --test-list or --prompt-wav/--prompt-text/--text, not both")
+        if args.noise_file is not None:
+            raise InputError("--noise-file works in single-sentence mode only")
+    else:
+        for flag, value in zip(("--prompt-wav", "--prompt-text", "--text"), single):
+            if value is None:
+                raise InputError(f"{flag} is required (or use --test-list)")
+        if not args.text.strip():
+            raise InputError("--text is empty")
+        if not args.prompt_text.strip():
+            raise InputError("--prompt-text is empty")
+        output_path(args.res_wav_path, args.output_format)  # a bad extension fails before any work
+    for flag, value in (("--num-step", args.num_step), ("--num-thread", args.num_thread)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
+    for flag, value in (("--speed", args.speed), ("--t-shift", args.t_shift), ("--feat-scale", args.feat_scale),
+                        ("--max-duration", args.max_duration), ("--target-rms", args.target_rms)):
+        if not value > 0:
+            raise InputError(f"{flag} must be > 0, got {value}")
+
+
+def load_noise(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such noise file")
+    try:
+        noise = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{p}: not a readable .npy array ({e})") from e
+    if not np.issubdtype(noise.dtype, np.floating):
+        raise InputError(f"{p}: noise must be a float array, got {noise.dtype}")
+    return noise
+
+
+def save_features(path: str | Path, feats: np.ndarray) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, feats.astype(np.float32))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    check_args(args)
+
+    from shirabe.audio.fbank import VocosFbank
+    from shirabe.vocoder import load_vocoder
+    from zipvoice.models import SAMPLING_DEFAULTS, load_model
+    from zipvoice.tokenizer import get_tokenizer
+    from zipvoice.utils.infer import SamplingOptions, generate
+
+    torch.set_num_threads(args.num_thread)
+    try:
+        torch.set_num_interop_threads(args.num_thread)
+    except RuntimeError:  # already set in this process
+        pass
+    device = pick_device(args.device)
+    defaults = SAMPLING_DEFAULTS[args.model_name]
+    opts = SamplingOptions(
+        num_step=args.num_step or defaults["num_step"],
+        guidance_scale=defaults["guidance_scale"] if args.guidance_scale is None else args.guidance_scale,
+        t_shift=args.t_shift, speed=args.speed, feat_scale=args.feat_scale, target_rms=args.target_rms,
+        max_duration=args.max_duration, remove_long_sil=args.remove_long_sil, raw_evaluation=args.raw_evaluation,
+    )
+    noise = load_noise(args.noise_file) if args.noise_file else None
+    items = read_test_list(args.test_list) if args.test_list else None
+
+    token_file = Path(args.token_file) if args.token_file else Path(args.model_dir) / "tokens.txt"
+    tokenizer = get_tokenizer(args.tokenizer, token_file, lang=args.lang)
+    model = load_model(args.model_dir, args.checkpoint_name, args.model_name, trust=args.trust_checkpoint,
+                       device=device, token_file=token_file)
+    vocoder = load_vocoder(args.vocoder_path, trust=args.trust_checkpoint).to(device)
+    fbank = VocosFbank()
+    logger.info("device %s, %s, %d steps, guidance %.2f", device, args.model_name, opts.num_step, opts.guidance_scale)
+
+    if items is None:
+        items = [(None, args.prompt_text, args.prompt_wav, args.text)]
+    total_audio = total_time = total_model = 0.0
+    for utt_id, prompt_text, prompt_wav, text in items:
+        torch.manual_seed(args.seed)
+        started = time.perf_counter()
+        result = generate(model, vocoder, tokenizer, fbank, prompt_wav, prompt_text, text, opts,
+                          device=device, noise=noise)
+        if utt_id is None:
+            out = output_path(args.res_wav_path, args.output_format)
+            feat_out = args.save_features
+        else:
+            out = Path(args.res_dir) / f"{utt_id}.{args.output_format or 'wav'}"
+            feat_out = None if args.save_features is None else Path(args.save_features) / f"{utt_id}.npy"
+        save_audio(out, result.wav, 24000)
+        if feat_out is not None:
+            save_features(feat_out, result.features)
+        elapsed = time.perf_counter() - started
+        audio_s = result.timings["audio_seconds"]
+        total_audio += audio_s
+        total_time += elapsed
+        total_model += result.timings["model_seconds"]
+        logger.info("wrote %s (%.2f s of audio, %d chunk(s), RTF %.3f)", out, audio_s, result.num_chunks,
+                    elapsed / max(audio_s, 1e-9))
+    if total_audio > 0:
+        logger.info("RTF %.4f, RTF without vocoder %.4f (%.2f s of audio in %.2f s)",
+                    total_time / total_audio, total_model / total_audio, total_audio, total_time)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

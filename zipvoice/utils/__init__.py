@@ -1,0 +1,1 @@
+"""Inference helpers of the ZipVoice package."""
