@@ -18,9 +18,13 @@ from pathlib import Path
 
 from shirabe.cli import InputError
 from shirabe.minicorpus.config import PARTS, CorpusConfig
-from shirabe.minicorpus.voices import set_kokoro_cache
+from shirabe.minicorpus.voices import set_kokoro_cache, set_kokoro_threads
 
 logger = logging.getLogger(__name__)
+
+# kokoro's output depends slightly on its thread count: fix it so that a seed
+# gives the same corpus on machines with different numbers of cores.
+KOKORO_THREADS = 2
 
 # The settings each part depends on (a part is rebuilt only if these change).
 PART_SETTINGS = {
@@ -73,6 +77,7 @@ def build_corpus(
     except OSError as e:
         raise InputError(f"--output-dir {output_dir}: cannot create ({e.strerror})") from e
     set_kokoro_cache(output_dir / ".cache" / "kokoro")
+    set_kokoro_threads(KOKORO_THREADS)
 
     summaries = {}
     for part in parse_parts(list(parts)):

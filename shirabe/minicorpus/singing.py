@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from shirabe.audio.silence import remove_silence
 from shirabe.minicorpus import world
 from shirabe.minicorpus.musicxml import write_musicxml
 from shirabe.minicorpus.score import Note, Song
-from shirabe.minicorpus.voices import hts_tts, kokoro_tts, sinsy_sing
+from shirabe.minicorpus.voices import engine_lock, hts_tts, kokoro_tts, sinsy_sing
 
 SAMPLE_RATE = 48000
 WORLD_SR = 24000  # analysis/synthesis rate: half the cost of 48 kHz, ample for singing
@@ -80,9 +79,7 @@ SINGERS = {
 }
 
 _morae: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-# The voice engines keep global state: one thread at a time may use them.
-# WORLD, which does most of the work, runs outside the lock.
-_voice_lock = threading.Lock()
+_voice_lock = engine_lock  # see shirabe.minicorpus.voices
 
 
 def midi_to_hz(pitch: float) -> float:
