@@ -24,6 +24,7 @@ from torch import nn
 
 from shirabe.audio.mel import HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, hann_window, mel_filterbank
 
+MAX_LOG_MEL = 15.0
 
 class GriffinLim(nn.Module):
     """Log-mel (B, n_mels, T) → audio (B, T * hop) by Griffin-Lim; see module doc."""
@@ -56,7 +57,9 @@ class GriffinLim(nn.Module):
 
     def mel_to_magnitude(self, mel: torch.Tensor) -> torch.Tensor:
         """Log-mel (B, M, T) → non-negative magnitude spectrogram (B, F, T)."""
-        target = torch.exp(mel.float())
+        # Real log-mels stay below ~5; clamping keeps float32 finite on wild inputs
+        # (e.g. an untrained model's output) instead of overflowing to NaN.
+        target = torch.exp(mel.float().clamp(max=MAX_LOG_MEL))
         mag = torch.clamp(torch.matmul(self.fb_pinv, target), min=0.0)
         # Multiplicative updates for min ||fb^T mag - target||, mag >= 0.
         # Bins no filter covers keep the pseudo-inverse value (zero).

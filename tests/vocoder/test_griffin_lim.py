@@ -36,3 +36,10 @@ def test_mel_to_magnitude_is_non_negative_and_consistent(vocos_cases):
     assert mag.shape == (1, 513, mel.shape[-1]) and (mag >= 0).all()
     refit = torch.log(torch.clamp(gl.fb.t() @ mag, min=1e-7))
     assert (refit - mel).abs().mean() < 0.01
+
+
+def test_extreme_log_mels_stay_finite():
+    mel = torch.full((1, 100, 20), 66.0)
+    mel[:, :, ::2] = -20.0
+    audio = griffin_lim(mel, n_iter=4)
+    assert torch.isfinite(audio).all() and audio.shape == (1, 20 * 256)
