@@ -13,14 +13,17 @@ at least three sentences (none otherwise), so dev speakers are seen in training
 and test speakers are not.
 
 Every utterance is trimmed to 0.15 s of silence at each end and scaled to a
-common RMS. Wavs are written atomically and skipped when present, so an
+common RMS. Utterances are rendered in two processes (kokoro on one thread each,
+so the bytes do not depend on the worker count). Wavs are written atomically and skipped when present, so an
 interrupted build resumes; the TSVs are written last.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import partial
+import multiprocessing
+import os
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +33,17 @@ from shirabe.audio.loudness import rms
 from shirabe.audio.silence import remove_silence
 from shirabe.minicorpus.config import CorpusConfig
 from shirabe.minicorpus.files import write_text
-from shirabe.minicorpus.jobs import run_jobs
+from shirabe.minicorpus.jobs import WORKERS
 from shirabe.minicorpus.sentences import assign_sentences
 from shirabe.minicorpus.speakers import Voice, held_out_speakers, roster, speakers_tsv_lines
-from shirabe.minicorpus.voices import engine_lock, hts_tts, kokoro_tts
+from shirabe.minicorpus.voices import (
+    engine_lock,
+    hts_tts,
+    kokoro_tts,
+    prepare_kokoro,
+    set_kokoro_cache,
+    set_kokoro_threads,
+)
 from shirabe.minicorpus.world import transform_voice
 
 logger = logging.getLogger(__name__)
@@ -59,7 +69,7 @@ def synthesize(voice: Voice, text: str) -> np.ndarray:
         wav = resample(wav, sr, SAMPLE_RATE)
         floor, ceil = voice.f0_range()
         wav = transform_voice(
-            wav, SAMPLE_RATE, formant_ratio=voice.formant_ratio, f0_floor=floor, f0_ceil=ceil, f0_method="dio"
+            wav, SAMPLE_RATE, formant_ratio=voice.formant_ratio, f0_floor=floor, f0_ceil=ceil
         )
     wav = remove_silence(wav, SAMPLE_RATE, only_edge=True, edge_keep=EDGE_SILENCE, threshold_db=-45.0)
     level = rms(wav)
@@ -74,6 +84,51 @@ def synthesize(voice: Voice, text: str) -> np.ndarray:
 def _make(voice: Voice, text: str, path: Path) -> None:
     if not path.is_file():
         save_audio(path, synthesize(voice, text), SAMPLE_RATE)
+
+
+def _init_worker(kokoro_cache: str | None) -> None:
+    if kokoro_cache:
+        set_kokoro_cache(kokoro_cache)
+    set_kokoro_threads(1)
+
+
+def _cost(job: tuple[Voice, str, Path]) -> float:
+    """Rough relative rendering time, so the longest jobs start first."""
+    voice, text, _ = job
+    return len(text) * (3.0 if voice.is_kokoro else 1.0 / voice.speed)
+
+
+def _render(jobs: list[tuple[Voice, str, Path]], total: int, progress: bool) -> None:
+    """Render ``jobs`` in WORKERS processes (the voice engines don't run in parallel
+    within one process). kokoro runs on one thread everywhere, so the bytes don't
+    depend on the number of workers."""
+    from tqdm import tqdm
+
+    jobs = sorted(jobs, key=_cost, reverse=True)
+    workers = min(WORKERS, len(jobs))
+    if any(voice.is_kokoro for voice, _, _ in jobs):
+        prepare_kokoro()  # unpack the model once, before the workers race to do it
+    with tqdm(total=total, initial=total - len(jobs), desc="speech", unit="utt", disable=not progress) as bar:
+        if workers <= 1:
+            _init_worker(None)
+            for job in jobs:
+                _make(*job)
+                bar.update()
+            return
+        ctx = multiprocessing.get_context("spawn")
+        init = (os.environ.get("KOKORO_JA_CACHE"),)
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=init) as pool:
+            pending = {pool.submit(_make, *job) for job in jobs}
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    for future in done:
+                        future.result()  # a worker's error; finished wavs stay for a resume
+                        bar.update()
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
 
 
 def dev_count(per_speaker: int) -> int:
@@ -93,14 +148,16 @@ def build_speech(part_dir: Path, cfg: CorpusConfig, progress: bool = True) -> di
         for i, text in enumerate(sentences, start=1):
             uid = utt_id(voice.speaker, i)
             path = part_dir / "wavs" / voice.speaker / f"{uid}.wav"
-            jobs.append(partial(_make, voice, text, path))
+            jobs.append((voice, text, path))
             if voice.speaker in held_out:
                 split = "test"
             else:
                 split = "dev" if i > len(sentences) - n_dev else "train"
             lines[split].append(f"{uid}\t{text}\t{path}")
 
-    run_jobs(jobs, "speech", "utt", progress)
+    todo = [job for job in jobs if not job[2].is_file()]
+    if todo:
+        _render(todo, len(jobs), progress)
 
     for split, rows in lines.items():
         write_text(part_dir / f"{split}.tsv", "".join(r + "\n" for r in rows))
