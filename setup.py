@@ -22,7 +22,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["shirabe*", "zipvoice*"]),
     include_package_data=True,
-    package_data={"shirabe": ["minicorpus/*.tsv", "minicorpus/*.txt"], "zipvoice": ["configs/*.json"]},
+    package_data={"shirabe": ["minicorpus/*.tsv", "minicorpus/*.txt", "text/data/*.tsv"], "zipvoice": ["configs/*.json"]},
     install_requires=read_requirements("requirements.txt"),
     extras_require={"dev": read_requirements("requirements-dev.txt")},
 )

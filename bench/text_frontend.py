@@ -11,8 +11,10 @@ built-in list of phrases) and times, in one process on the torch-free path:
 * ``shirabe.text.batch.tokenize_texts`` with ``--num-jobs`` processes
   (includes starting the workers).
 
-Each single-process measurement is the best of ``--repeats`` passes after a
-warm-up; overhead = frontend time / extract_fullcontext time − 1.
+The single-process measurements are interleaved block by block (so that load
+from other processes falls on all of them alike); each is the best total of
+``--repeats`` passes after a warm-up. Overhead = frontend time /
+extract_fullcontext time − 1.
 
     python bench/text_frontend.py                              # print a markdown table
     python bench/text_frontend.py --update docs/benchmarks.md
@@ -76,15 +78,28 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def best_time(fn, texts: list[str], repeats: int) -> float:
-    for t in texts[:200]:  # warm-up
-        fn(t)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for t in texts:
+def interleaved_times(fns: dict, texts: list[str], repeats: int, block: int = 250) -> dict[str, float]:
+    """Time every function on the same texts, block by block in rotating order, so that
+    load from other processes falls on all of them alike. Returns each function's best
+    total over ``repeats`` passes (after a warm-up on the first 200 texts)."""
+    for fn in fns.values():
+        for t in texts[:200]:
             fn(t)
-        best = min(best, time.perf_counter() - t0)
+    names = list(fns)
+    best = dict.fromkeys(names, float("inf"))
+    for _ in range(repeats):
+        total = dict.fromkeys(names, 0.0)
+        for b, start in enumerate(range(0, len(texts), block)):
+            chunk = texts[start : start + block]
+            order = names[b % len(names):] + names[: b % len(names)]
+            for name in order:
+                fn = fns[name]
+                t0 = time.perf_counter()
+                for t in chunk:
+                    fn(t)
+                total[name] += time.perf_counter() - t0
+        for name in names:
+            best[name] = min(best[name], total[name])
     return best
 
 
@@ -97,10 +112,12 @@ def render(args, n: int, base: float, rows: list[tuple[str, float]], batch_row) 
         "",
         f"`python bench/text_frontend.py --num-sentences {n} --repeats {args.repeats} --num-jobs {args.num_jobs}`"
         f" — {n} generated sentences (phrase combinations, {sum(map(len, make_sentences(n))) / n:.1f} characters"
-        " on average), torch-free path, best of"
-        f" {args.repeats} passes after a 200-sentence warm-up, one process unless stated.",
+        " on average), torch-free path, one process unless stated. The single-process rows are timed"
+        f" interleaved (blocks of 250 sentences, rotating order) and each is the best of {args.repeats} passes"
+        " after a 200-sentence warm-up.",
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs (2-core CPU build machine); "
+        f"Machine: {cpu_name()}, {os.cpu_count()}-core CPU as seen by the OS; "
+        f"{'torch-free path (torch never imported)' if 'torch' not in sys.modules else 'torch was imported'}; "
         f"pyopenjtalk-plus {pyopenjtalk.__version__}; Python {platform.python_version()}; "
         f"{datetime.date.today().isoformat()}.",
         "",
@@ -113,7 +130,7 @@ def render(args, n: int, base: float, rows: list[tuple[str, float]], batch_row) 
     if batch_row is not None:
         jobs, sec = batch_row
         lines.append(line(f"`tokenize_texts` (prosody, {jobs} processes, incl. start-up)", sec,
-                          f"{sec / base:.2f}× of 1-process floor"))
+                          f"{base / sec:.2f}× the 1-process `extract_fullcontext` rate"))
     lines += ["", "Target: frontend overhead ≤ 20% on top of `extract_fullcontext`."]
     if args.note:
         lines += ["", args.note]
@@ -149,12 +166,13 @@ def main() -> None:
     args = parser.parse_args()
 
     texts = make_sentences(args.num_sentences)
-    base = best_time(pyopenjtalk.extract_fullcontext, texts, args.repeats)
+    fns = {"extract_fullcontext": pyopenjtalk.extract_fullcontext}
+    fns.update({name: JapaneseFrontend(name) for name in args.schemes})
+    times = interleaved_times(fns, texts, args.repeats)
+    base = times.pop("extract_fullcontext")
     print(f"extract_fullcontext: {base:.2f}s", file=sys.stderr)
-    rows = []
-    for name in args.schemes:
-        sec = best_time(JapaneseFrontend(name), texts, args.repeats)
-        rows.append((name, sec))
+    rows = list(times.items())
+    for name, sec in rows:
         print(f"{name}: {sec:.2f}s ({100 * (sec / base - 1):+.1f}%)", file=sys.stderr)
     batch_row = None
     if args.num_jobs > 0:

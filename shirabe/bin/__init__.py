@@ -1,0 +1,1 @@
+"""Shared Shirabe binaries (run as ``python -m shirabe.bin.<name>``)."""
