@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pyopenjtalk  # noqa: E402
+from report import cpu_name, update_doc  # noqa: E402
 
 from shirabe.text import JapaneseFrontend  # noqa: E402
 from shirabe.text.batch import tokenize_texts  # noqa: E402
@@ -68,14 +69,6 @@ def make_sentences(n: int, seed: int = 0) -> list[str]:
     return ["".join(c) for c in itertools.islice(itertools.cycle(combos), n)]
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def interleaved_times(fns: dict, texts: list[str], repeats: int, block: int = 250) -> dict[str, float]:
@@ -137,19 +130,6 @@ def render(args, n: int, base: float, rows: list[tuple[str, float]], batch_row) 
     return "\n".join(lines) + "\n"
 
 
-def update_doc(path: Path, section: str) -> None:
-    """Replace ``SECTION`` (up to the next ``## `` heading) or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
 
 
 def main() -> None:
@@ -185,7 +165,7 @@ def main() -> None:
     section = render(args, len(texts), base, rows, batch_row)
     print(section, end="")
     if args.update is not None:
-        update_doc(args.update, section)
+        update_doc(args.update, SECTION, section)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import argparse
 import datetime
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -28,19 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from report import cpu_name, update_doc  # noqa: E402
+
 from shirabe.vocoder import VOCOS_MEL_24KHZ_CONFIG, build_vocos  # noqa: E402
 
 SECTION = "## Vocos vocoder (PyTorch, CPU)"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def time_decode(model, mel: torch.Tensor, threads: int, repeats: int) -> list[float]:
@@ -80,19 +73,6 @@ def render(rows: list[tuple[int, float, float, float]], args, frames: int, param
     return "\n".join(lines) + "\n"
 
 
-def update_doc(path: Path, section: str) -> None:
-    """Replace ``SECTION`` (up to the next ``## `` heading) or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
 
 
 def main() -> None:
@@ -121,7 +101,7 @@ def main() -> None:
     section = render(rows, args, frames, params)
     print(section, end="")
     if args.update is not None:
-        update_doc(args.update, section)
+        update_doc(args.update, SECTION, section)
 
 
 if __name__ == "__main__":

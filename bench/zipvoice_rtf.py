@@ -35,6 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from report import cpu_name, update_doc  # noqa: E402
+
 from shirabe.vocoder import VOCOS_MEL_24KHZ_CONFIG, build_vocos  # noqa: E402
 from zipvoice.models import BASE_CONFIG, SAMPLING_DEFAULTS, build_model, read_config  # noqa: E402
 
@@ -42,14 +44,6 @@ SECTION = "## ZipVoice inference (PyTorch, CPU)"
 FRAME_SECONDS = 256 / 24000
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def make_inputs(args, vocab_size: int):
@@ -116,19 +110,6 @@ def render(rows, args, inputs, params: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_doc(path: Path, section: str) -> None:
-    """Replace ``SECTION`` (up to the next ``## `` heading) or append it."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == SECTION), None)
-    if start is None:
-        new = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = "".join(lines[end:])
-        new = "".join(lines[:start]) + section + ("\n" + tail if tail else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
 
 
 def main() -> None:
@@ -172,7 +153,7 @@ def main() -> None:
     section = render(rows, args, make_inputs(args, 360), params)
     print(section)
     if args.update is not None:
-        update_doc(args.update, section)
+        update_doc(args.update, SECTION, section)
 
 
 if __name__ == "__main__":
