@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 UTILS = REPO / "utils"
 STANDINS = Path(__file__).resolve().parent / "standins"
+
+
+# The footer utils/queue.pl and utils/slurm.pl write at the end of a task's log.
+FINISHED = re.compile(r"# Accounting: time=\d+ threads=(\d+)\n# Finished at .+ with status (\d+)\n$")
 
 
 @dataclass
@@ -55,6 +60,13 @@ class Cluster:
         """Whether the last call of ``tool`` had ``flags`` as consecutive arguments."""
         argv, n = self.argv(tool), len(flags)
         return any(argv[i : i + n] == list(flags) for i in range(len(argv) - n + 1))
+
+    def finished(self, rel: str) -> tuple[int, int]:
+        """(threads, status) from the footer of the task log at ``rel``."""
+        text = self.log(rel)
+        match = FINISHED.search(text)
+        assert match, text
+        return int(match.group(1)), int(match.group(2))
 
     def log(self, rel: str) -> str:
         return (self.workdir / rel).read_text()

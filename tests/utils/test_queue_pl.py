@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import time
-
-FINISHED = re.compile(
-    r"# Accounting: time=\d+ threads=(\d+)\n# Finished at .+ with status (\d+)\n$"
-)
-
-
-def finished(text: str) -> tuple[int, int]:
-    """(threads, status) from the end of a queue.pl task log."""
-    match = FINISHED.search(text)
-    assert match, text
-    return int(match.group(1)), int(match.group(2))
 
 
 def test_array_job_runs_every_task(cluster):
@@ -26,7 +14,7 @@ def test_array_job_runs_every_task(cluster):
         assert lines[0] == f"# echo task {task} $FROM_PATH_SH"
         assert lines[1].startswith("# Started at ")
         assert lines[2] == f"task {task} yes"  # ./path.sh was sourced
-        assert finished(cluster.log(f"exp/log/x.{task}.log")) == (1, 0)
+        assert cluster.finished(f"exp/log/x.{task}.log") == (1, 0)
     assert cluster.passed("qsub", "-t", "1:3")
     assert cluster.argv("qsub")[-1] == str(cluster.workdir / "exp/log/q/x.sh")
     assert list((cluster.workdir / "exp/log/q/sync").iterdir()) == []  # sync files cleaned up
@@ -45,8 +33,8 @@ def test_failures_propagate(cluster):
     result = cluster.run("queue.pl", "JOB=1:3", "exp/log/x.JOB.log", "exit $(( JOB == 2 ? 3 : 0 ))")
     assert result.returncode == 1
     assert "queue.pl: 1 / 3 failed, log is in exp/log/x.2.log" in result.stderr
-    assert finished(cluster.log("exp/log/x.2.log"))[1] == 3
-    assert finished(cluster.log("exp/log/x.3.log"))[1] == 0
+    assert cluster.finished("exp/log/x.2.log")[1] == 3
+    assert cluster.finished("exp/log/x.3.log")[1] == 0
 
 
 def test_single_job_without_task_variable(cluster):
@@ -68,7 +56,7 @@ def test_options_are_mapped_through_the_builtin_config(cluster):
     assert cluster.passed("qsub", "-pe", "smp", "4")
     assert cluster.passed("qsub", "-tc", "2")
     assert not cluster.passed("qsub", "-q", "all.q")
-    assert finished(cluster.log("exp/log/m.1.log"))[0] == 4
+    assert cluster.finished("exp/log/m.1.log")[0] == 4
 
 
 def test_default_gpu_and_max_jobs_run_only_for_arrays(cluster):
@@ -85,7 +73,7 @@ def test_single_dash_options_go_to_qsub_verbatim(cluster):
     )
     assert result.returncode == 0, result.stderr
     assert cluster.passed("qsub", "-l", "hostname=b1", "-V", "-pe", "mpi", "3")
-    assert finished(cluster.log("exp/log/v.log"))[0] == 3
+    assert cluster.finished("exp/log/v.log")[0] == 3
 
 
 def test_unknown_option_is_fatal(cluster):
@@ -152,7 +140,7 @@ def test_exit_137_becomes_100_for_gridengine(cluster):
     result = cluster.run("queue.pl", "JOB=1:2", "exp/log/k.JOB.log", "test JOB = 1 || kill -9 $$")
     assert result.returncode == 1
     assert "1 / 2 failed, log is in exp/log/k.2.log" in result.stderr
-    assert finished(cluster.log("exp/log/k.2.log"))[1] == 137
+    assert cluster.finished("exp/log/k.2.log")[1] == 137
     assert (cluster.state / "exit.2").read_text().strip() == "100"
     assert (cluster.state / "exit.1").read_text().strip() == "0"
 

@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import time
-
-FINISHED = re.compile(
-    r"# Accounting: time=\d+ threads=(\d+)\n# Finished at .+ with status (\d+)\n$"
-)
-
-
-def finished(text: str) -> tuple[int, int]:
-    """(threads, status) from the end of a slurm.pl task log."""
-    match = FINISHED.search(text)
-    assert match, text
-    return int(match.group(1)), int(match.group(2))
 
 
 def test_array_job_runs_every_task(cluster):
@@ -25,7 +13,7 @@ def test_array_job_runs_every_task(cluster):
         lines = cluster.log(f"exp/log/x.{task}.log").splitlines()
         assert lines[0] == f"# echo task {task}"
         assert lines[2] == f"task {task}"
-        assert finished(cluster.log(f"exp/log/x.{task}.log")) == (1, 0)
+        assert cluster.finished(f"exp/log/x.{task}.log") == (1, 0)
     assert not (cluster.workdir / "exp/log/x.1.log").exists()
     assert cluster.passed("sbatch", "--array=2-4")
     assert "${SLURM_ARRAY_TASK_ID}" in (cluster.workdir / "exp/log/q/x.sh").read_text()
@@ -36,7 +24,7 @@ def test_failures_propagate(cluster):
     assert result.returncode == 1
     assert "slurm.pl: 2 / 3 failed, log is in exp/log/x.2.log" in result.stderr
     assert "exp/log/x.3.log" in result.stderr
-    assert finished(cluster.log("exp/log/x.1.log"))[1] == 0
+    assert cluster.finished("exp/log/x.1.log")[1] == 0
 
 
 def test_options_are_mapped_through_the_builtin_config(cluster):
@@ -52,7 +40,7 @@ def test_options_are_mapped_through_the_builtin_config(cluster):
     assert cluster.passed("sbatch", "--cpus-per-task", "2")
     assert cluster.passed("sbatch", "--array=1-3%2")
     assert not cluster.passed("sbatch", "-p", "shared")
-    assert finished(cluster.log("exp/log/m.3.log"))[0] == 2
+    assert cluster.finished("exp/log/m.3.log")[0] == 2
 
 
 def test_defaults_for_a_single_job(cluster):
@@ -106,7 +94,7 @@ def test_vanished_job_is_reported_not_waited_on(cluster):
 def test_exit_137_is_not_remapped(cluster):
     result = cluster.run("slurm.pl", "exp/log/k.log", "kill -9 $$")
     assert result.returncode == 1
-    assert finished(cluster.log("exp/log/k.log"))[1] == 137
+    assert cluster.finished("exp/log/k.log")[1] == 137
     assert (cluster.state / "exit.1").read_text().strip() == "137"
 
 
