@@ -2,7 +2,6 @@
 
 import csv
 import hashlib
-import os
 import re
 from pathlib import Path
 
@@ -16,14 +15,13 @@ from shirabe.minicorpus.config import CorpusConfig
 from shirabe.minicorpus.sentences import assign_sentences, load_pool
 from shirabe.minicorpus.speakers import held_out_speakers, roster
 from shirabe.minicorpus.speech import build_speech
-from shirabe.minicorpus.voices import set_kokoro_cache, set_kokoro_threads
+from shirabe.minicorpus.voices import set_kokoro_cache
 
 CFG = CorpusConfig(seed=0, num_speakers=3, sentences_per_speaker=3)
 
 
 def build(part_dir, cfg=CFG):
-    set_kokoro_cache(Path(os.environ.get("PYTEST_KOKORO_CACHE", part_dir.parent / ".kokoro")))
-    set_kokoro_threads(2)
+    set_kokoro_cache(part_dir.parent / ".kokoro")
     return build_speech(part_dir, cfg, progress=False)
 
 
