@@ -1,60 +1,238 @@
 #!/usr/bin/env bash
-# Japanese zero-shot TTS with ZipVoice, from a corpus to a trained model.
+# Japanese zero-shot TTS with ZipVoice: corpus -> manifests -> features -> tokens -> train
+# -> average -> zero-shot inference. Runs on the embedded mini corpus by default.
 #
-# Runs on the embedded mini corpus by default. You can safely remove data/ and
-# exp/ and run this script again; finished stages are skipped.
+#   ./run.sh                                    # every stage, mini corpus, tiny model
+#   ./run.sh --stage 2 --stop-stage 4           # resume at the features
+#   ./run.sh --dataset custom --train-tsv a.tsv --dev-tsv b.tsv --model-config conf/zipvoice_base.json
+#   ./run.sh --finetune-from download/zipvoice --use-lora true     # adapt a released model
+#   cmd_backend=slurm ./run.sh --nj 32          # heavy steps as cluster jobs (see cmd.sh)
 #
-#   ./run.sh                          # all stages
-#   ./run.sh --stage 0 --stop-stage 0 # only build the corpus
+# Finished work is kept: stages skip outputs that already exist, so removing a stage's
+# outputs (or exp/) and running again redoes just that.
 set -euo pipefail
 
 stage=0
-stop_stage=100
-dataset=mini          # mini (embedded, generated offline)
-data_dir=data         # everything this recipe prepares goes here
-seed=0
-num_speakers=10       # mini corpus size
+stop_stage=6
+dataset=mini                 # mini | moe_speech_plus | custom
+data_dir=data                # everything this recipe prepares goes here
+corpus_dir=                  # moe_speech_plus: the downloaded corpus
+train_tsv=                   # custom: {utt_id}\t{text}\t{wav}[\t{start}\t{end}]
+dev_tsv=
+test_tsv=                    # custom: optional; zero-shot prompts/texts for stage 6
+dev_ratio=0.05               # moe_speech_plus: share of each speaker's clips kept for dev
+seed=0                       # mini corpus seed
+num_speakers=10              # mini corpus size
 sentences_per_speaker=30
+nj=1                         # parallel jobs for features (split of the manifests)
+model_config=conf/zipvoice_tiny.json
+tokenizer_scheme=prosody     # prosody | hl | phone | kana
+exp_dir=exp/zipvoice_ja
+num_epochs=12
+num_iters=0                  # > 0: train for this many batches instead of epochs
+max_duration=60              # seconds of audio per batch
+quadratic_duration=          # e.g. 15: long cuts count more (attention is quadratic)
+base_lr=0.02
+average_period=              # model averaging period in batches (default: 10 on mini, else 200)
+world_size=1
+use_fp16=false
+finetune_from=               # a model directory (model.json, tokens.txt, model.pt) to adapt
+freeze_fm_decoder=false
+freeze_fm_decoder_stacks=    # e.g. "2,3,4" (0-based stacks of the FM decoder)
+use_lora=false
+use_dora=false
+lora_rank=16
+lora_alpha=32
+lora_dropout=0.05
+avg=4                        # epochs (or checkpoints with --num-iters) to average
+vocoder_path=                # Vocos directory; default: Griffin-Lim (with a warning)
+num_step=16                  # Euler steps at inference
 
 help_message="Usage: $0 [options]
-  --stage N                   first stage to run (default: $stage)
-  --stop-stage N              last stage to run (default: $stop_stage)
-  --dataset NAME              corpus: mini (default: $dataset)
-  --data-dir DIR              where prepared data goes (default: $data_dir)
-  --seed N                    seed of the mini corpus (default: $seed)
-  --num-speakers N            mini corpus voices (default: $num_speakers)
-  --sentences-per-speaker N   mini corpus sentences per voice (default: $sentences_per_speaker)
-
+Options (default in parentheses):
+  --stage N / --stop-stage N     first / last stage to run ($stage / $stop_stage)
+  --dataset NAME                 mini | moe_speech_plus | custom ($dataset)
+  --data-dir DIR                 where prepared data goes ($data_dir)
+  --corpus-dir DIR               moe_speech_plus: the downloaded corpus ($corpus_dir)
+  --train-tsv / --dev-tsv FILE   custom: corpus TSVs ({utt_id}\\t{text}\\t{wav}[\\t{start}\\t{end}])
+  --test-tsv FILE                custom: held-out speakers for zero-shot inference (optional)
+  --dev-ratio R                  moe_speech_plus: dev share per speaker ($dev_ratio)
+  --seed / --num-speakers / --sentences-per-speaker   mini corpus ($seed / $num_speakers / $sentences_per_speaker)
+  --nj N                         feature jobs over manifest parts ($nj)
+  --model-config FILE            model.json to train ($model_config)
+  --tokenizer-scheme S           prosody | hl | phone | kana ($tokenizer_scheme)
+  --exp-dir DIR                  training directory ($exp_dir)
+  --num-epochs N / --num-iters N epochs, or batches if > 0 ($num_epochs / $num_iters)
+  --max-duration S               seconds of audio per batch ($max_duration)
+  --quadratic-duration S         lhotse's quadratic duration for batching (off)
+  --base-lr LR                   learning rate ($base_lr)
+  --average-period N             batches between model_avg updates (10 on mini, else 200)
+  --world-size N                 DDP processes ($world_size)
+  --use-fp16 BOOL                fp16 autocast on CUDA ($use_fp16)
+  --finetune-from DIR            adapt this model (model.json, tokens.txt, model.pt) (none)
+  --freeze-fm-decoder BOOL       train only the text side ($freeze_fm_decoder)
+  --freeze-fm-decoder-stacks L   freeze these FM decoder stacks, e.g. 2,3,4 (none)
+  --use-lora / --use-dora BOOL   adapters on the FM decoder ($use_lora / $use_dora)
+  --lora-rank / --lora-alpha / --lora-dropout   adapter settings ($lora_rank / $lora_alpha / $lora_dropout)
+  --avg N                        epochs or checkpoints to average ($avg)
+  --vocoder-path DIR             Vocos for stage 6 (Griffin-Lim)
+  --num-step N                   Euler steps in stage 6 ($num_step)
 Stages:
-  0  corpus: generate the mini corpus (speech part) -> \$data_dir/mini/speech/{train,dev,test}.tsv"
+  0 corpus        -> \$data_dir/\$dataset/{train,dev,test}.tsv
+  1 manifests     -> \$data_dir/manifests/\${dataset}_cuts_{train,dev}.jsonl.gz (+ rejects lists)
+  2 features      -> \$data_dir/fbank/\${dataset}_cuts_{train,dev}.jsonl.gz (Vocos fbank)
+  3 tokens        -> \$data_dir/tokens.txt, \$data_dir/fbank/\${dataset}_cuts_{train,dev}_tokens.jsonl.gz
+  4 train         -> \$exp_dir/epoch-*.pt, checkpoint-*.pt, tensorboard/
+  5 average       -> \$exp_dir/epoch-E-avg-N.pt (or iter-I-avg-N.pt; merged/ for adapters)
+  6 infer         -> \$exp_dir/infer/*.wav: test speakers' prompts, unseen in training"
 
 . ./path.sh
+. ./cmd.sh
 . utils/parse_options.sh
 
 log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*"
 }
+py() { python3 "$@"; }
 
-corpus_dir=$data_dir/$dataset
+corpus=$data_dir/$dataset
+manifests=$data_dir/manifests
+fbank=$data_dir/fbank
+tokens=$data_dir/tokens.txt
+[ -n "$average_period" ] || { [ "$dataset" = mini ] && average_period=10 || average_period=200; }
+if [ -n "$finetune_from" ]; then
+  for f in model.json tokens.txt model.pt; do
+    [ -f "$finetune_from/$f" ] || { echo "$0: --finetune-from $finetune_from: no $f there" >&2; exit 2; }
+  done
+  model_config=$finetune_from/model.json
+fi
+adapters=false
+{ [ "$use_lora" = true ] || [ "$use_dora" = true ]; } && adapters=true
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
-  log "Stage 0: corpus ($dataset) -> $corpus_dir"
+  log "Stage 0: corpus ($dataset) -> $corpus"
   case $dataset in
     mini)
-      python3 ../../local/make_mini_corpus.py --output-dir "$corpus_dir" --parts speech \
-        --seed "$seed" --num-speakers "$num_speakers" \
-        --sentences-per-speaker "$sentences_per_speaker"
+      py ../../local/make_mini_corpus.py --output-dir "$corpus" --parts speech --seed "$seed" \
+        --num-speakers "$num_speakers" --sentences-per-speaker "$sentences_per_speaker"
+      for s in train dev test; do ln -sf "speech/$s.tsv" "$corpus/$s.tsv"; done
+      ;;
+    moe_speech_plus)
+      [ -n "$corpus_dir" ] || { echo "$0: --dataset moe_speech_plus needs --corpus-dir" >&2; exit 2; }
+      py ../../local/prepare_moe_speech_plus.py --corpus-dir "$corpus_dir" --output-dir "$corpus" \
+        --dev-ratio "$dev_ratio"
+      ;;
+    custom)
+      [ -n "$train_tsv" ] && [ -n "$dev_tsv" ] || { echo "$0: --dataset custom needs --train-tsv and --dev-tsv" >&2; exit 2; }
+      mkdir -p "$corpus"
+      for pair in "train:$train_tsv" "dev:$dev_tsv" ${test_tsv:+"test:$test_tsv"}; do
+        src=${pair#*:}
+        [ -f "$src" ] || { echo "$0: $src: no such file" >&2; exit 2; }
+        ln -sf "$(cd "$(dirname "$src")" && pwd)/$(basename "$src")" "$corpus/${pair%%:*}.tsv"
+      done
       ;;
     *)
-      echo "$0: --dataset $dataset is not supported (choose: mini)" >&2
+      echo "$0: --dataset $dataset is not supported (choose: mini, moe_speech_plus, custom)" >&2
       exit 2
       ;;
   esac
-  for split in train dev test; do
-    log "  $corpus_dir/speech/$split.tsv: $(wc -l < "$corpus_dir/speech/$split.tsv") utterances"
+  for s in train dev test; do
+    [ -f "$corpus/$s.tsv" ] && log "  $corpus/$s.tsv: $(wc -l < "$corpus/$s.tsv") utterances"
   done
 fi
 
-log "Done: stages $stage..$stop_stage. The corpus is in $corpus_dir."
-log "Next stages (manifests, features, tokens, training, averaging, inference) build on it."
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  log "Stage 1: lhotse manifests -> $manifests"
+  for s in train dev; do
+    if [ -f "$manifests/${dataset}_cuts_$s.jsonl.gz" ]; then
+      log "  $manifests/${dataset}_cuts_$s.jsonl.gz exists, skipping"; continue
+    fi
+    py -m zipvoice.bin.prepare_dataset --tsv-path "$corpus/$s.tsv" --prefix "$dataset" --subset "$s" \
+      --output-dir "$manifests" --language ja --num-jobs "$nj"
+  done
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log "Stage 2: Vocos fbank -> $fbank ($nj job(s) per subset)"
+  for s in train dev; do
+    out=$fbank/${dataset}_cuts_$s.jsonl.gz
+    if [ -f "$out" ]; then log "  $out exists, skipping"; continue; fi
+    if [ "$nj" -le 1 ]; then
+      py -m zipvoice.bin.compute_fbank --source-dir "$manifests" --dest-dir "$fbank" --dataset "$dataset" --subset "$s"
+      continue
+    fi
+    py -m shirabe.bin.manifests split --num-parts "$nj" "$manifests/${dataset}_cuts_$s.jsonl.gz" "$manifests/split$nj"
+    $train_cmd JOB=1:"$nj" "$fbank/log/fbank_$s.JOB.log" \
+      python3 -m zipvoice.bin.compute_fbank --source-dir "$manifests" --dest-dir "$fbank" \
+        --dataset "$dataset" --subset "$s" --num-parts "$nj" --part JOB
+    py -m shirabe.bin.manifests combine "$out" "$fbank/split$nj/${dataset}_cuts_$s".*.jsonl.gz
+  done
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  log "Stage 3: tokens ($tokenizer_scheme) -> $tokens"
+  if [ ! -f "$tokens" ]; then
+    py -m zipvoice.bin.prepare_token_file --tokenizer japanese --scheme "$tokenizer_scheme" \
+      ${finetune_from:+--extend "$finetune_from/tokens.txt"} --output "$tokens"
+  fi
+  for s in train dev; do
+    out=$fbank/${dataset}_cuts_${s}_tokens.jsonl.gz
+    if [ -f "$out" ]; then log "  $out exists, skipping"; continue; fi
+    py -m zipvoice.bin.prepare_tokens --tokenizer japanese --scheme "$tokenizer_scheme" --token-file "$tokens" \
+      --num-jobs "$nj" --input-file "$fbank/${dataset}_cuts_$s.jsonl.gz" --output-file "$out"
+  done
+  log "  $(wc -l < "$tokens") tokens in $tokens"
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  log "Stage 4: training -> $exp_dir"
+  ft_opts=()
+  if [ -n "$finetune_from" ]; then
+    ft_opts+=(--checkpoint "$finetune_from/model.pt" --finetune 1)
+  fi
+  [ "$freeze_fm_decoder" = true ] && ft_opts+=(--freeze-fm-decoder 1)
+  [ -n "$freeze_fm_decoder_stacks" ] && ft_opts+=(--freeze-fm-decoder-stacks "$freeze_fm_decoder_stacks")
+  [ "$use_lora" = true ] && ft_opts+=(--use-lora 1)
+  [ "$use_dora" = true ] && ft_opts+=(--use-dora 1)
+  [ "$adapters" = true ] && ft_opts+=(--lora-rank "$lora_rank" --lora-alpha "$lora_alpha" --lora-dropout "$lora_dropout")
+  py -m zipvoice.bin.train_zipvoice --world-size "$world_size" --use-fp16 "$([ "$use_fp16" = true ] && echo 1 || echo 0)" \
+    --model-config "$model_config" --token-file "$tokens" --tokenizer japanese \
+    --train-manifest "$fbank/${dataset}_cuts_train_tokens.jsonl.gz" \
+    --dev-manifest "$fbank/${dataset}_cuts_dev_tokens.jsonl.gz" \
+    --exp-dir "$exp_dir" --num-epochs "$num_epochs" --num-iters "$num_iters" \
+    --max-duration "$max_duration" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
+    --base-lr "$base_lr" --average-period "$average_period" "${ft_opts[@]}"
+fi
+
+if [ "$num_iters" -gt 0 ]; then avg_name=iter-$num_iters-avg-$avg; avg_opts=(--iter "$num_iters")
+else avg_name=epoch-$num_epochs-avg-$avg; avg_opts=(--epoch "$num_epochs"); fi
+model_dir=$exp_dir; checkpoint=$avg_name.pt
+[ "$adapters" = true ] && { model_dir=$exp_dir/merged-$avg_name; checkpoint=model.pt; }
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log "Stage 5: averaging ${avg_opts[*]} --avg $avg -> $exp_dir/$avg_name.pt"
+  py -m zipvoice.bin.generate_averaged_model --exp-dir "$exp_dir" "${avg_opts[@]}" --avg "$avg"
+  if [ "$adapters" = true ]; then
+    log "  merging the adapters into $finetune_from -> $model_dir"
+    py -m zipvoice.bin.merge_lora --model-dir "$finetune_from" --adapter-checkpoint "$exp_dir/$avg_name.pt" \
+      --token-file "$tokens" --output-dir "$model_dir"
+  fi
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  res=$exp_dir/infer/$avg_name
+  log "Stage 6: zero-shot inference on the test speakers -> $res"
+  [ -f "$corpus/test.tsv" ] || { echo "$0: $corpus/test.tsv: no test speakers to synthesise" >&2; exit 2; }
+  py local/make_zero_shot_list.py --tsv "$corpus/test.tsv" --output "$res/test_list.tsv" \
+    --ground-truth "$res/ground_truth.tsv"
+  py -m zipvoice.bin.infer_zipvoice --model-name zipvoice --model-dir "$model_dir" --checkpoint-name "$checkpoint" \
+    --token-file "$tokens" --tokenizer japanese --scheme "$tokenizer_scheme" --test-list "$res/test_list.tsv" --res-dir "$res" \
+    --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"}
+  log "  $(find "$res" -name '*.wav' | wc -l) utterances in $res"
+fi
+
+log "Done: stages $stage..$stop_stage."
+if [ "$stop_stage" -ge 6 ] && [ -d "$exp_dir/infer/$avg_name" ]; then
+  log "Synthesized audio: $exp_dir/infer/$avg_name/*.wav"
+  log "Averaged model:    $model_dir/$checkpoint (model.json, tokens.txt beside it)"
+fi

@@ -16,9 +16,14 @@ def run(*args):
 def test_help_lists_every_option_with_its_default():
     r = run("--help")
     assert r.returncode == 0
-    for option in ("--stage", "--stop-stage", "--dataset", "--data-dir", "--seed", "--num-speakers", "--sentences-per-speaker"):
-        assert option in r.stdout
-    assert "(default: mini)" in r.stdout
+    for option in ("--stage", "--stop-stage", "--dataset", "--data-dir", "--corpus-dir", "--train-tsv", "--dev-tsv",
+                   "--nj", "--model-config", "--tokenizer-scheme", "--exp-dir", "--num-iters", "--num-epochs",
+                   "--max-duration", "--quadratic-duration", "--base-lr", "--world-size", "--finetune-from",
+                   "--freeze-fm-decoder", "--freeze-fm-decoder-stacks", "--use-lora", "--use-dora", "--lora-rank",
+                   "--lora-alpha", "--lora-dropout", "--avg", "--use-fp16", "--seed", "--num-speakers",
+                   "--sentences-per-speaker"):
+        assert option in r.stdout, option
+    assert "mini | moe_speech_plus | custom (mini)" in r.stdout
 
 
 def test_unknown_option_and_bad_dataset_fail(tmp_path):
@@ -26,6 +31,10 @@ def test_unknown_option_and_bad_dataset_fail(tmp_path):
     assert r.returncode != 0 and "invalid option --no-such-option" in r.stderr
     r = run("--dataset", "nope", "--data-dir", tmp_path)
     assert r.returncode == 2 and "--dataset nope is not supported" in r.stderr
+    r = run("--dataset", "custom", "--data-dir", tmp_path)
+    assert r.returncode == 2 and "needs --train-tsv and --dev-tsv" in r.stderr
+    r = run("--stage", "4", "--finetune-from", tmp_path / "nothing", "--data-dir", tmp_path)
+    assert r.returncode == 2 and "no model.json there" in r.stderr
 
 
 def test_corpus_stage_then_noop_rerun(tmp_path):
@@ -49,7 +58,7 @@ def test_corpus_stage_then_noop_rerun(tmp_path):
     assert (speech / "train.tsv").stat().st_mtime_ns == stamp
 
 
-def test_stage_range_outside_the_corpus_stage_does_nothing(tmp_path):
+def test_stage_range_skips_the_corpus_stage(tmp_path):
     r = run("--stage", "1", "--stop-stage", "1", "--data-dir", tmp_path / "data")
-    assert r.returncode == 0 and "Stage 0" not in r.stdout
-    assert not (tmp_path / "data").exists()
+    assert "Stage 0" not in r.stdout and "Stage 1: lhotse manifests" in r.stdout
+    assert r.returncode != 0 and "train.tsv" in r.stderr  # no corpus yet: stage 1 says which file is missing
