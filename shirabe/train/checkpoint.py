@@ -132,7 +132,10 @@ def save_checkpoint(
         return None
     ckpt: dict[str, Any] = {"model": _unwrap(model).state_dict()}
     if model_avg is not None:
-        ckpt["model_avg"] = model_avg.to(torch.float32).state_dict()
+        # a float32 copy; model_avg itself stays in its (float64) dtype
+        ckpt["model_avg"] = {
+            k: v.to(torch.float32) if v.is_floating_point() else v for k, v in model_avg.state_dict().items()
+        }
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("grad_scaler", scaler), ("sampler", sampler)):
         if obj is not None:
             ckpt[name] = obj.state_dict()
@@ -201,7 +204,7 @@ def update_averaged_model(average_period: int, batch_idx_train: int, model_cur: 
     for name, p_avg in model_avg.state_dict().items():
         p_cur = cur[name]
         if p_avg.is_floating_point():
-            p_avg.mul_(weight_avg).add_(p_cur.to(p_avg.dtype), alpha=weight_cur)
+            p_avg.mul_(weight_avg).add_(p_cur.to(device=p_avg.device, dtype=p_avg.dtype), alpha=weight_cur)
         else:
             p_avg.copy_(p_cur)
 

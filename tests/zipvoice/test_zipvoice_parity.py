@@ -154,5 +154,10 @@ def test_swoosh_values_and_gradient():
     ref_l = torch.log1p(torch.exp(x - 4)) - 0.08 * x - 0.035
     ref_r = torch.log1p(torch.exp(x - 1)) - 0.08 * x - 0.313261687
     assert torch.allclose(swoosh_l(x), ref_l) and torch.allclose(swoosh_r(x), ref_r)
-    xg = x.clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(swoosh_l, (xg,)) and torch.autograd.gradcheck(swoosh_r, (xg,))
+    # training keeps the derivative quantised to one byte (step DERIV_STEP)
+    from zipvoice.models.scaling import DERIV_STEP
+
+    for fn, offset in ((swoosh_l, 4.0), (swoosh_r, 1.0)):
+        xg = x.clone().requires_grad_(True)
+        fn(xg).sum().backward()
+        assert torch.allclose(xg.grad, torch.sigmoid(x - offset) - 0.08, rtol=0, atol=DERIV_STEP)

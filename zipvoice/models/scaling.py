@@ -6,13 +6,18 @@ regularisers of the original recipe (activation balancers, whitening penalties,
 scheduled dropout/skip rates) have no parameters and are the identity in eval
 mode; they are left out here.
 
-Swoosh activations use k2's fused kernels at inference when ``import k2``
-works and a pure-PyTorch formula otherwise (the results agree to float32
-rounding); in training, a custom autograd function keeps only the input for the
-backward pass, so the pure-PyTorch path stays memory-lean::
+Swoosh activations use k2's fused kernels when ``import k2`` works and a
+pure-PyTorch formula otherwise (the results agree to float32 rounding)::
 
     SwooshL(x) = log(1 + exp(x - 4)) - 0.08 x - 0.035
     SwooshR(x) = log(1 + exp(x - 1)) - 0.08 x - 0.313261687
+
+In training without k2, a custom autograd function keeps the pure-PyTorch path
+memory-lean: the forward pass computes the derivative ``sigmoid(x - offset) -
+0.08``, which lies in (-0.08, 0.92), and stores it quantised to one byte per
+element instead of a float copy of the input (4 bytes, what plain autograd
+keeps). Quantisation adds uniform dither before truncating, so the stored
+derivative is unbiased; its step is ``(0.925 + 0.08) / 255 ≈ 0.0039``.
 """
 
 from __future__ import annotations
@@ -33,20 +38,56 @@ def _swoosh_formula(x: Tensor, offset: float, const: float) -> Tensor:
     return torch.logaddexp(torch.zeros((), dtype=x.dtype, device=x.device), x - offset) - 0.08 * x - const
 
 
+#: range the quantised derivative covers (the true range is (-0.08, 0.92))
+DERIV_MIN = -0.08
+DERIV_MAX = 0.925
+DERIV_STEP = (DERIV_MAX - DERIV_MIN) / 255.0
+
+
+def dequantize_derivative(q: Tensor, dtype: torch.dtype) -> Tensor:
+    return q.to(dtype).mul_(DERIV_STEP).add_(DERIV_MIN)
+
+
 class _SwooshFunction(torch.autograd.Function):
-    """Swoosh with a hand-written backward that keeps only the input for the gradient
-    (``d/dx = sigmoid(x - offset) - 0.08``), instead of every intermediate."""
+    """Swoosh whose backward needs only a uint8 copy of the derivative.
+
+    ``d/dx = sigmoid(x - offset) - 0.08`` is computed in the forward pass (in
+    float32 at least, also under fp16 autocast) and saved quantised; the input
+    itself is not kept. The stored byte is ``floor((d/dx - DERIV_MIN) /
+    DERIV_STEP + u)`` with ``u ~ U[0, 1)``, whose expectation is the exact
+    value (dithered rounding); with ``DERIV_MIN = -0.08`` it is simply
+    ``floor(sigmoid(x - offset) / DERIV_STEP + u)``.
+    """
 
     @staticmethod
     def forward(ctx, x: Tensor, offset: float, const: float) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.offset = offset
-        return _swoosh_formula(x, offset, const)
+        compute_dtype = torch.promote_types(x.dtype, torch.float32)
+        with torch.no_grad():
+            z = x.to(compute_dtype) - offset
+            y = nn.functional.softplus(z).add_(z, alpha=-0.08).sub_(0.08 * offset + const)
+            q = torch.rand_like(z).add_(torch.sigmoid(z), alpha=1.0 / DERIV_STEP)  # in [0, 254.8)
+            ctx.save_for_backward(q.to(torch.uint8))
+        ctx.grad_dtype = x.dtype
+        return y.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        (x,) = ctx.saved_tensors
-        return grad * (torch.sigmoid(x - ctx.offset) - 0.08), None, None
+        (q,) = ctx.saved_tensors
+        deriv = dequantize_derivative(q, torch.promote_types(grad.dtype, torch.float32))
+        return deriv.mul_(grad).to(ctx.grad_dtype), None, None
+
+
+#: "lean" (default): the uint8-derivative function above when k2 is absent;
+#: "autograd": the plain formula under autograd (for comparisons only)
+_TRAINING_IMPL = {"name": "lean"}
+
+
+def set_swoosh_training_impl(name: str) -> str:
+    """Choose the k2-less training path ("lean" or "autograd"); returns the previous one."""
+    if name not in ("lean", "autograd"):
+        raise ValueError(f"unknown Swoosh implementation {name!r}")
+    previous, _TRAINING_IMPL["name"] = _TRAINING_IMPL["name"], name
+    return previous
 
 
 def _swoosh(x: Tensor, offset: float, const: float, name: str) -> Tensor:
@@ -55,6 +96,8 @@ def _swoosh(x: Tensor, offset: float, const: float, name: str) -> Tensor:
     if x.requires_grad and torch.is_grad_enabled():
         if _HAVE_K2 and hasattr(k2, name):
             return getattr(k2, name)(x)
+        if _TRAINING_IMPL["name"] == "autograd":
+            return _swoosh_formula(x, offset, const)
         return _SwooshFunction.apply(x, offset, const)
     if _HAVE_K2:
         return getattr(k2, f"{name}_forward")(x)
