@@ -32,7 +32,8 @@ num_epochs=12
 num_iters=0                  # > 0: train for this many batches instead of epochs
 max_duration=60              # seconds of audio per batch
 quadratic_duration=          # e.g. 15: long cuts count more (attention is quadratic)
-base_lr=0.02
+base_lr=                     # default: 0.02 (ScaledAdam from scratch), 1e-4 fine-tuning, 1e-3 adapters (AdamW)
+num_workers=2                # DataLoader workers per training process
 average_period=              # model averaging period in batches (default: 10 on mini, else 200)
 world_size=1
 use_fp16=false
@@ -65,7 +66,8 @@ Options (default in parentheses):
   --num-epochs N / --num-iters N epochs, or batches if > 0 ($num_epochs / $num_iters)
   --max-duration S               seconds of audio per batch ($max_duration)
   --quadratic-duration S         lhotse's quadratic duration for batching (off)
-  --base-lr LR                   learning rate ($base_lr)
+  --base-lr LR                   learning rate (0.02 from scratch; 1e-4 fine-tuning; 1e-3 LoRA/DoRA)
+  --num-workers N                data loader workers per training process ($num_workers)
   --average-period N             batches between model_avg updates (10 on mini, else 200)
   --world-size N                 DDP processes ($world_size)
   --use-fp16 BOOL                fp16 autocast on CUDA ($use_fp16)
@@ -108,6 +110,13 @@ if [ -n "$finetune_from" ]; then
 fi
 adapters=false
 { [ "$use_lora" = true ] || [ "$use_dora" = true ]; } && adapters=true
+# ScaledAdam scales updates by each tensor's size, so adapters that start at zero barely move:
+# they train with AdamW.
+optimizer=scaledadam
+[ "$adapters" = true ] && optimizer=adamw
+if [ -z "$base_lr" ]; then
+  if [ "$adapters" = true ]; then base_lr=1e-3; elif [ -n "$finetune_from" ]; then base_lr=1e-4; else base_lr=0.02; fi
+fi
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   log "Stage 0: corpus ($dataset) -> $corpus"
@@ -201,7 +210,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     --dev-manifest "$fbank/${dataset}_cuts_dev_tokens.jsonl.gz" \
     --exp-dir "$exp_dir" --num-epochs "$num_epochs" --num-iters "$num_iters" \
     --max-duration "$max_duration" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
-    --base-lr "$base_lr" --average-period "$average_period" "${ft_opts[@]}"
+    --optimizer "$optimizer" --base-lr "$base_lr" --average-period "$average_period" \
+    --num-workers "$num_workers" "${ft_opts[@]}"
 fi
 
 if [ "$num_iters" -gt 0 ]; then avg_name=iter-$num_iters-avg-$avg; avg_opts=(--iter "$num_iters")
