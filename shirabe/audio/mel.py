@@ -12,31 +12,25 @@ not always bit-stable on some CPUs).
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
-SAMPLE_RATE = 24000
-N_FFT = 1024
-HOP_LENGTH = 256
-N_MELS = 100
-LOG_FLOOR = 1e-7
+from shirabe.audio.mel_numpy import (
+    HOP_LENGTH,
+    LOG_FLOOR,
+    N_FFT,
+    N_MELS,
+    SAMPLE_RATE,
+    hann_window_np,
+    mel_filterbank_np,
+)
+
+__all__ = ["HOP_LENGTH", "LOG_FLOOR", "N_FFT", "N_MELS", "SAMPLE_RATE", "hann_window", "log_mel_spectrogram",
+           "magnitude_spectrogram", "mel_filterbank", "vocos_mel"]
 
 
 def hann_window(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Periodic Hann window of length ``n`` (built in float64, then cast)."""
-    k = np.arange(n, dtype=np.float64)
-    w = 0.5 - 0.5 * np.cos(2.0 * math.pi * k / n)
-    return torch.from_numpy(w).to(dtype)
-
-
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + f / 700.0)
-
-
-def _mel_to_hz(m: np.ndarray) -> np.ndarray:
-    return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    return torch.from_numpy(hann_window_np(n)).to(dtype)
 
 
 def mel_filterbank(
@@ -53,17 +47,9 @@ def mel_filterbank(
     ``f_max`` (default Nyquist); each filter rises linearly from the previous
     centre to its own and falls to the next one, peak value 1 (no area
     normalisation). The FFT bins are ``linspace(0, sample_rate // 2, n_freqs)``.
+    Built in float64 by :func:`shirabe.audio.mel_numpy.mel_filterbank_np`.
     """
-    f_max = sample_rate / 2 if f_max is None else f_max
-    bins = np.linspace(0.0, sample_rate // 2, n_freqs, dtype=np.float64)
-    mel_pts = np.linspace(_hz_to_mel(np.float64(f_min)), _hz_to_mel(np.float64(f_max)), n_mels + 2)
-    hz_pts = _mel_to_hz(mel_pts)
-    widths = np.diff(hz_pts)  # (n_mels + 1,)
-    dist = hz_pts[None, :] - bins[:, None]  # (n_freqs, n_mels + 2)
-    rising = -dist[:, :-2] / widths[:-1]
-    falling = dist[:, 2:] / widths[1:]
-    fb = np.maximum(0.0, np.minimum(rising, falling))
-    return torch.from_numpy(fb).to(dtype)
+    return torch.from_numpy(mel_filterbank_np(n_freqs, n_mels, sample_rate, f_min, f_max)).to(dtype)
 
 
 def magnitude_spectrogram(

@@ -98,14 +98,7 @@ class RelPositionMultiheadAttentionWeights(nn.Module):
         pos = self.linear_pos(pos_emb)  # (1, 2T-1, H*dp)
         n_rel = 2 * seq_len - 1
         pos = pos.reshape(-1, n_rel, H, dp).permute(2, 0, 3, 1)  # (H, 1, dp, 2T-1)
-        pos_scores = torch.matmul(p, pos).contiguous()  # (H, B, T, 2T-1)
-        # Element (i, j) of the result reads relative index T-1-i+j, i.e. offset j-i.
-        s = pos_scores.stride()
-        pos_scores = pos_scores.as_strided(
-            (H, batch_size, seq_len, seq_len),
-            (s[0], s[1], s[2] - s[3], s[3]),
-            storage_offset=pos_scores.storage_offset() + s[3] * (seq_len - 1),
-        )
+        pos_scores = self._rel_shift(torch.matmul(p, pos))  # (H, B, T, 2T-1) -> (H, B, T, T)
         attn_scores = attn_scores + pos_scores
 
         if attn_mask is not None:
@@ -116,6 +109,21 @@ class RelPositionMultiheadAttentionWeights(nn.Module):
         if self.training and self.dropout > 0:
             attn_weights = nn.functional.dropout(attn_weights, self.dropout, training=True)
         return attn_weights
+
+    @staticmethod
+    def _rel_shift(pos_scores: Tensor) -> Tensor:
+        """``(H, B, T, 2T-1)`` scores by relative index → ``(H, B, T, T)`` by key position.
+
+        Element (i, j) of the result reads relative index T-1-i+j, i.e. offset j-i.
+        """
+        pos_scores = pos_scores.contiguous()
+        num_heads, batch_size, seq_len, _ = pos_scores.shape
+        s = pos_scores.stride()
+        return pos_scores.as_strided(
+            (num_heads, batch_size, seq_len, seq_len),
+            (s[0], s[1], s[2] - s[3], s[3]),
+            storage_offset=pos_scores.storage_offset() + s[3] * (seq_len - 1),
+        )
 
 
 class SelfAttention(nn.Module):

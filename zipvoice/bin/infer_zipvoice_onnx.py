@@ -1,0 +1,166 @@
+"""Zero-shot speech synthesis with exported ZipVoice graphs in onnxruntime (CPU, no torch).
+
+    python -m zipvoice.bin.infer_zipvoice_onnx --model-name zipvoice_distill \\
+        --onnx-model-dir exp/onnx_distill --onnx-int8 1 --num-thread 2 --tokenizer japanese \\
+        --prompt-wav prompt.wav --prompt-text "プロンプトの書き起こし。" \\
+        --text "合成したい文章。" --res-wav-path result.wav
+
+The directory holds what ``python -m zipvoice.bin.onnx_export`` writes:
+``text_encoder.onnx``, ``fm_decoder.onnx`` (``*_int8.onnx`` with ``--onnx-int8 1``),
+``tokens.txt`` and, when exported with ``--vocoder-path``, ``vocoder.onnx``. Text
+encoder, Euler loop, decoder and vocoder run in onnxruntime and numpy; torch is only
+imported when the vocoder is not an ONNX graph (a Vocos directory given as
+``--vocoder-path``, or the Griffin-Lim fallback when there is no vocoder at all).
+Chunks are generated one at a time. Other flags are those of ``infer_zipvoice``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from shirabe.audio.io import AUDIO_FORMATS, save_audio
+from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from zipvoice.utils.cli_args import (
+    check_sentence_args,
+    load_noise,
+    output_path,
+    read_test_list,
+    save_features,
+    str2bool,
+)
+
+logger = logging.getLogger("infer_zipvoice_onnx")
+
+SAMPLING_DEFAULTS = {
+    "zipvoice": {"num_step": 16, "guidance_scale": 1.0},
+    "zipvoice_distill": {"num_step": 8, "guidance_scale": 3.0},
+}
+
+
+def get_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="infer_zipvoice_onnx", description=__doc__)
+    p.add_argument("--model-name", choices=tuple(SAMPLING_DEFAULTS), default=None,
+                   help="model type; sets the defaults of --num-step and --guidance-scale "
+                        "(default: the model_name stored in fm_decoder.onnx, else zipvoice)")
+    p.add_argument("--onnx-model-dir", required=True,
+                   help="directory with text_encoder.onnx, fm_decoder.onnx (and *_int8.onnx, vocoder.onnx)")
+    p.add_argument("--onnx-int8", type=str2bool, default=False,
+                   help="use text_encoder_int8.onnx and fm_decoder_int8.onnx (default: false)")
+    p.add_argument("--model-dir", default=None,
+                   help="directory with tokens.txt (default: --onnx-model-dir)")
+    p.add_argument("--token-file", default=None, help="token table (default: MODEL_DIR/tokens.txt)")
+    p.add_argument("--vocoder-path", default=None,
+                   help="vocoder: an .onnx file, or a Vocos directory (runs in PyTorch); default: "
+                        "ONNX_MODEL_DIR/vocoder.onnx, else Griffin-Lim in PyTorch with a warning")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="allow a PyTorch vocoder checkpoint that needs pickle (only for files you trust)")
+    p.add_argument("--tokenizer", choices=("emilia", "espeak", "simple", "japanese"), default="emilia",
+                   help="text frontend matching the token table")
+    p.add_argument("--lang", default="en-us", help="espeak voice of the espeak tokenizer")
+    p.add_argument("--scheme", default="prosody",
+                   help="token scheme of the japanese tokenizer (prosody, hl, phone, kana); must match the token table")
+    p.add_argument("--test-list", default=None,
+                   help="TSV of {id}\\t{prompt_text}\\t{prompt_wav}\\t{text}; results go to --res-dir "
+                        "(default: single-sentence mode)")
+    p.add_argument("--prompt-wav", default=None, help="prompt audio (required without --test-list)")
+    p.add_argument("--prompt-text", default=None, help="transcript of the prompt audio (required without --test-list)")
+    p.add_argument("--text", default=None, help="text to synthesise (required without --test-list)")
+    p.add_argument("--res-dir", default="results", help="output directory in --test-list mode")
+    p.add_argument("--res-wav-path", default="result.wav",
+                   help="output file in single-sentence mode (its extension follows --output-format)")
+    p.add_argument("--output-format", choices=tuple(AUDIO_FORMATS), default=None,
+                   help="audio format of the results; default: the extension of --res-wav-path, else wav")
+    p.add_argument("--save-features", default=None,
+                   help="save the generated log-mel frames (T, 100) before the vocoder as .npy; "
+                        "a directory in --test-list mode ({id}.npy) (default: not saved)")
+    p.add_argument("--noise-file", default=None,
+                   help="initial noise (.npy, (T_total, 100): prompt + generated frames of each chunk "
+                        "in text order), e.g. to reproduce a PyTorch run; single-sentence mode only "
+                        "(default: drawn from --seed)")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance scale (default: 1.0 for zipvoice, 3.0 for zipvoice_distill)")
+    p.add_argument("--num-step", type=int, default=None,
+                   help="Euler steps (default: 16 for zipvoice, 8 for zipvoice_distill)")
+    p.add_argument("--feat-scale", type=float, default=0.1, help="model-space scale of the log-mel features")
+    p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor (>1 is faster)")
+    p.add_argument("--t-shift", type=float, default=0.5, help="time-grid shift of the sampler (<1: more steps near t=0)")
+    p.add_argument("--target-rms", type=float, default=0.1, help="prompts quieter than this RMS are raised to it")
+    p.add_argument("--seed", type=int, default=666, help="seed of numpy's generator for the initial noise")
+    p.add_argument("--num-thread", type=int, default=1, help="onnxruntime intra-op threads")
+    p.add_argument("--raw-evaluation", type=str2bool, default=False,
+                   help="benchmark mode: no silence removal, punctuation or chunking (default: false)")
+    p.add_argument("--remove-long-sil", type=str2bool, default=False,
+                   help="also shorten long silences inside the output; edges are always trimmed (default: false)")
+    p.add_argument("--verbose", action="store_true", help="debug logging (default: info)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    check_sentence_args(args)
+
+    from zipvoice.tokenizer import get_tokenizer
+    from zipvoice.utils.onnx_infer import OnnxZipVoice, generate, load_vocoder_np
+    from zipvoice.utils.pipeline import SamplingOptions
+
+    runner = OnnxZipVoice(args.onnx_model_dir, int8=args.onnx_int8, num_thread=args.num_thread)
+    model_name = args.model_name or runner.model_name or "zipvoice"
+    if runner.model_name and args.model_name and runner.model_name != args.model_name:
+        logger.warning("--model-name %s, but %s was exported from %s", args.model_name,
+                       runner.fm_decoder_path, runner.model_name)
+    defaults = SAMPLING_DEFAULTS[model_name]
+    opts = SamplingOptions(
+        num_step=args.num_step or defaults["num_step"],
+        guidance_scale=defaults["guidance_scale"] if args.guidance_scale is None else args.guidance_scale,
+        t_shift=args.t_shift, speed=args.speed, feat_scale=args.feat_scale, target_rms=args.target_rms,
+        remove_long_sil=args.remove_long_sil, raw_evaluation=args.raw_evaluation,
+    )
+    noise = load_noise(args.noise_file) if args.noise_file else None
+    items = read_test_list(args.test_list) if args.test_list else None
+    if args.token_file:
+        token_file = Path(args.token_file)
+    else:
+        token_file = Path(args.model_dir or args.onnx_model_dir) / "tokens.txt"
+    if not token_file.is_file():
+        raise InputError(f"{token_file}: no such token file (give --model-dir or --token-file)")
+    extra = {"scheme": args.scheme} if args.tokenizer == "japanese" else {}
+    tokenizer = get_tokenizer(args.tokenizer, token_file, lang=args.lang, **extra)
+    vocoder = load_vocoder_np(args.onnx_model_dir, args.vocoder_path, trust=args.trust_checkpoint,
+                              num_thread=args.num_thread)
+    logger.info("onnxruntime, %s%s, %d thread(s), %d steps, guidance %.2f", model_name,
+                " int8" if args.onnx_int8 else "", args.num_thread, opts.num_step, opts.guidance_scale)
+
+    if items is None:
+        items = [(None, args.prompt_text, args.prompt_wav, args.text)]
+    total_audio = total_time = total_model = 0.0
+    for utt_id, prompt_text, prompt_wav, text in items:
+        started = time.perf_counter()
+        result = generate(runner, vocoder, tokenizer, prompt_wav, prompt_text, text, opts, seed=args.seed,
+                          noise=noise)
+        if utt_id is None:
+            out = output_path(args.res_wav_path, args.output_format)
+            feat_out = args.save_features
+        else:
+            out = Path(args.res_dir) / f"{utt_id}.{args.output_format or 'wav'}"
+            feat_out = None if args.save_features is None else Path(args.save_features) / f"{utt_id}.npy"
+        save_audio(out, result.wav, 24000)
+        if feat_out is not None:
+            save_features(feat_out, result.features)
+        elapsed = time.perf_counter() - started
+        audio_s = result.timings["audio_seconds"]
+        total_audio += audio_s
+        total_time += elapsed
+        total_model += result.timings["model_seconds"]
+        logger.info("wrote %s (%.2f s of audio, %d chunk(s), RTF %.3f)", out, audio_s, result.num_chunks,
+                    elapsed / max(audio_s, 1e-9))
+    if total_audio > 0:
+        logger.info("RTF %.4f, RTF without vocoder %.4f (%.2f s of audio in %.2f s)",
+                    total_time / total_audio, total_model / total_audio, total_audio, total_time)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,111 @@
+"""Command-line pieces shared by the ZipVoice inference binaries (PyTorch and ONNX); torch-free."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from shirabe.audio.io import AUDIO_FORMATS
+from shirabe.cli import InputError
+
+
+def str2bool(value: str) -> bool:
+    v = str(value).strip().lower()
+    if v in ("1", "true", "yes", "y", "t"):
+        return True
+    if v in ("0", "false", "no", "n", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
+
+
+def output_path(path: str | Path, fmt: str | None) -> Path:
+    """``path`` with the extension of ``fmt``; without ``fmt`` its own (wav when it has none)."""
+    path = Path(path)
+    if fmt is None:
+        ext = path.suffix.lower().lstrip(".")
+        if not ext:
+            return path.with_suffix(".wav")
+        if ext not in AUDIO_FORMATS:
+            raise InputError(f"{path}: unsupported audio format '.{ext}' (use one of: {', '.join(AUDIO_FORMATS)})")
+        return path
+    return path.with_suffix("." + fmt)
+
+
+def read_test_list(path: str | Path) -> list[tuple[str, str, str, str]]:
+    """``(id, prompt_text, prompt_wav, text)`` rows of a test-list TSV (prompt paths may be relative to it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such test list")
+    items, seen = [], set()
+    with path.open(encoding="utf-8", newline="") as f:
+        for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
+            if not row or not "".join(row).strip():
+                continue
+            if len(row) != 4:
+                raise InputError(f"{path}:{lineno}: expected 4 tab-separated fields "
+                                 f"(id, prompt_text, prompt_wav, text), got {len(row)}")
+            utt_id, prompt_text, prompt_wav, text = (c.strip() for c in row)
+            if not utt_id or "/" in utt_id:
+                raise InputError(f"{path}:{lineno}: bad id {utt_id!r}")
+            if utt_id in seen:
+                raise InputError(f"{path}:{lineno}: id {utt_id!r} used twice")
+            seen.add(utt_id)
+            wav = Path(prompt_wav)
+            if not wav.is_absolute() and not wav.exists() and (path.parent / wav).exists():
+                wav = path.parent / wav
+            if not wav.is_file():
+                raise InputError(f"{path}:{lineno}: no such prompt audio file {prompt_wav!r}")
+            if not text or not prompt_text:
+                raise InputError(f"{path}:{lineno}: empty {'text' if not text else 'prompt text'}")
+            items.append((utt_id, prompt_text, str(wav), text))
+    if not items:
+        raise InputError(f"{path}: test list is empty")
+    return items
+
+
+def load_noise(path: str) -> np.ndarray:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such noise file")
+    try:
+        noise = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{p}: not a readable .npy array ({e})") from e
+    if not np.issubdtype(noise.dtype, np.floating):
+        raise InputError(f"{p}: noise must be a float array, got {noise.dtype}")
+    return noise
+
+
+def save_features(path: str | Path, feats: np.ndarray) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, feats.astype(np.float32))
+
+
+def check_sentence_args(args) -> None:
+    """Checks shared by the inference binaries: single-sentence vs test-list mode and value ranges."""
+    single = (args.prompt_wav, args.prompt_text, args.text)
+    if args.test_list is not None:
+        if any(v is not None for v in single):
+            raise InputError("give either --test-list or --prompt-wav/--prompt-text/--text, not both")
+        if args.noise_file is not None:
+            raise InputError("--noise-file works in single-sentence mode only")
+    else:
+        for flag, value in zip(("--prompt-wav", "--prompt-text", "--text"), single):
+            if value is None:
+                raise InputError(f"{flag} is required (or use --test-list)")
+        if not args.text.strip():
+            raise InputError("--text is empty")
+        if not args.prompt_text.strip():
+            raise InputError("--prompt-text is empty")
+        output_path(args.res_wav_path, args.output_format)  # a bad extension fails before any work
+    for flag, value in (("--num-step", args.num_step), ("--num-thread", args.num_thread)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
+    for flag, value in (("--speed", args.speed), ("--t-shift", args.t_shift), ("--feat-scale", args.feat_scale),
+                        ("--target-rms", args.target_rms)):
+        if not value > 0:
+            raise InputError(f"{flag} must be > 0, got {value}")
