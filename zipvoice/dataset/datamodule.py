@@ -75,12 +75,26 @@ def total_duration(cuts: CutSet) -> float:
     return float(sum(c.duration for c in cuts))
 
 
-def fit_num_buckets(cuts: CutSet, num_buckets: int) -> int:
-    """``num_buckets``, or the number of cuts when there are fewer (lhotse needs a cut per bucket)."""
-    n = sum(1 for _ in islice(cuts, num_buckets))
-    if n < num_buckets:
-        logger.info("only %d cuts: using %d duration buckets instead of %d", n, max(n, 1), num_buckets)
-    return max(1, min(n, num_buckets))
+def fit_num_buckets(cuts: CutSet, num_buckets: int, max_duration: float) -> int:
+    """How many duration buckets a small corpus can fill.
+
+    A bucket only yields a batch once it holds ``max_duration`` seconds, and with
+    drop_last its remainder is dropped at the end of the epoch, so buckets that
+    each hold less than a batch give nothing at all. The count is capped at one
+    bucket per two batches' worth of audio (and at the number of cuts); 1 means
+    "do not bucket". Only the first ``200 * num_buckets`` cuts are read: a corpus
+    larger than that fills every bucket.
+    """
+    limit = 200 * num_buckets
+    durations = [c.duration for c in islice(cuts, limit)]
+    fitted = min(num_buckets, len(durations))
+    if len(durations) < limit:
+        fitted = min(fitted, int(sum(durations) // (2 * max_duration)))
+    fitted = max(1, fitted)
+    if fitted < num_buckets:
+        logger.info("%d cuts (%.0f s): using %d duration bucket(s) instead of %d", len(durations), sum(durations),
+                    fitted, num_buckets)
+    return fitted
 
 
 def _loader(dataset, sampler, num_workers: int, rank: int, world_size: int, seed: int):
@@ -105,14 +119,14 @@ def make_train_dataloader(
     The counter counts on every pass over the filtered cuts (reset it before a pass to count that one).
     """
     cuts, dropped = filter_by_duration(cuts, opts.min_len, opts.max_len)
-    num_buckets = fit_num_buckets(cuts, opts.num_buckets)
+    num_buckets = fit_num_buckets(cuts, opts.num_buckets, opts.max_duration)
     if not any(True for _ in islice(cuts, 1)):
         raise InputError(f"no training cut lies within --min-len {opts.min_len} and --max-len {opts.max_len} seconds")
     sampler = make_sampler(
         cuts,
         max_duration=opts.max_duration,
         quadratic_duration=opts.quadratic_duration,
-        bucketing=True,
+        bucketing=num_buckets > 1,
         num_buckets=num_buckets,
         shuffle=opts.shuffle,
         drop_last=opts.drop_last,
@@ -127,12 +141,13 @@ def make_dev_dataloader(
     cuts: CutSet, dataset: ZipVoiceDataset, opts: DataOptions, world_size: int = 1, rank: int = 0
 ) -> torch.utils.data.DataLoader:
     """Validation loader: every cut once (no duration filter, no shuffling), split over ranks."""
+    num_buckets = fit_num_buckets(cuts, opts.num_buckets, opts.max_duration)
     sampler = make_sampler(
         cuts,
         max_duration=opts.max_duration,
         quadratic_duration=opts.quadratic_duration,
-        bucketing=True,
-        num_buckets=fit_num_buckets(cuts, opts.num_buckets),
+        bucketing=num_buckets > 1,
+        num_buckets=max(2, num_buckets),
         shuffle=False,
         drop_last=False,
         seed=opts.seed,
