@@ -31,10 +31,11 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--output", type=Path, required=True, help="test list to write (required)")
     p.add_argument("--ground-truth", type=Path, default=None, help="also write {id}\\t{ground-truth wav}")
     p.add_argument("--speaker-sep", default="_", help="the speaker is the utterance id before the last SEP")
+    p.add_argument("--max-per-speaker", type=int, default=0, help="at most this many items per speaker (0: all)")
     return p
 
 
-def make_pairs(rows, sep: str = "_") -> list[tuple[str, str, str, str, str | None]]:
+def make_pairs(rows, sep: str = "_", max_per_speaker: int = 0) -> list[tuple[str, str, str, str, str | None]]:
     """(id, prompt_text, prompt_wav, text, ground_truth_wav or None) per test item."""
     speakers: OrderedDict[str, list] = OrderedDict()
     for r in rows:
@@ -44,7 +45,7 @@ def make_pairs(rows, sep: str = "_") -> list[tuple[str, str, str, str, str | Non
     for k, name in enumerate(names):
         utts = speakers[name]
         if len(utts) > 1:
-            for i, prompt in enumerate(utts):
+            for i, prompt in enumerate(utts[:max_per_speaker] if max_per_speaker > 0 else utts):
                 target = utts[(i + 1) % len(utts)]
                 pairs.append((f"{target.utt_id}_from_{prompt.utt_id}", prompt.text, prompt.wav, target.text, target.wav))
         else:
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
         raise InputError(f"{args.tsv}:{r.line_no}: {r.reason}")
     if not rows:
         raise InputError(f"{args.tsv}: no utterances")
-    pairs = make_pairs(rows, args.speaker_sep)
+    pairs = make_pairs(rows, args.speaker_sep, args.max_per_speaker)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with open(args.output, "w", encoding="utf-8") as f:
         for utt, ptext, pwav, text, _ in pairs:
