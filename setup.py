@@ -20,7 +20,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["shirabe*", "zipvoice*"]),
+    packages=find_packages(include=["shirabe*", "zipvoice*", "seedsvc*"]),
     include_package_data=True,
     package_data={"shirabe": ["minicorpus/*.tsv", "minicorpus/*.txt", "text/data/*.tsv"], "zipvoice": ["configs/*.json"]},
     install_requires=read_requirements("requirements.txt"),

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Singing voice conversion with SeedSVC (Seed-VC V2 CFM + frame-level F0 cross-attention).
+#
+# Runs on the embedded mini corpus by default: several synthetic singers sing the same
+# songs, so every conversion of a test song has a parallel ground truth. You can remove
+# data/ and exp/ and run again; finished stages are skipped.
+#
+#   ./run.sh                            # all stages, F0 model and the no-F0 baseline
+#   ./run.sh --stage 5 --stop-stage 6   # convert and evaluate again
+set -euo pipefail
+
+stage=0
+stop_stage=100
+dataset=mini              # mini (embedded, generated offline)
+data_dir=data
+exp_dir=exp
+seed=0
+num_songs=6               # mini corpus: songs, each sung by every singer
+num_train_songs=4         #   the rest are test songs
+singers=sinsy_f001,hts_mei,hts_mei_low,kokoro_jm_kumo
+pairs=sinsy_f001:kokoro_jm_kumo:-12,kokoro_jm_kumo:hts_mei:12   # SOURCE:TARGET:SHIFT conversions
+max_source_seconds=10     # convert this long an excerpt of each test song (0: whole songs)
+model_config=conf/seedsvc_mini.yaml
+v2_checkpoint=            # released V2 cfm (cfm_small.pth); mini: trained in stage 3 (phase 0)
+v1_f0_checkpoint=         # V1 singing checkpoint with the F0 embedding; mini: a seeded random table
+content_extractor=phone   # phone (trained in stage 2) or astral (give --content-checkpoint)
+content_checkpoint=
+style_encoder=campplus    # campplus or melstats
+f0_method=harvest         # harvest, crepe or rmvpe (give --rmvpe-model)
+rmvpe_model=
+vocoder_path=             # BigVGAN-v2 22 kHz directory; default Griffin-Lim
+phase2=false              # stage 4: also unfreeze the DiT
+compare_no_f0=true        # also train and score the same recipe without F0
+no_f0=false               # only the no-F0 variant
+diffusion_steps=          # default: the config's
+content_steps=300         # phone classifier training steps
+phase0_steps=             # training steps per phase (default: the config's)
+phase1_steps=
+phase2_steps=
+results=RESULTS.md        # where stage 6 writes the results
+
+help_message="Usage: $0 [options]
+  --stage N / --stop-stage N      stages to run (default: $stage..$stop_stage)
+  --dataset NAME                  corpus: mini (default: $dataset)
+  --data-dir DIR / --exp-dir DIR  prepared data / experiments (default: $data_dir, $exp_dir)
+  --num-songs N                   mini corpus songs (default: $num_songs)
+  --num-train-songs N             of which training songs (default: $num_train_songs)
+  --singers LIST                  mini corpus singers (default: $singers)
+  --pairs LIST                    test conversions SRC:TGT:SHIFT (default: $pairs)
+  --max-source-seconds S          excerpt of each test song to convert; 0 = whole (default: $max_source_seconds)
+  --model-config FILE             model/training config (default: $model_config)
+  --v2-checkpoint FILE            start from a released V2 CFM instead of training one (phase 0)
+  --v1-f0-checkpoint FILE         V1 singing checkpoint holding the 256x768 F0 embedding
+  --content-extractor NAME        phone or astral (default: $content_extractor)
+  --content-checkpoint FILE       weights of the content extractor (phone: trained in stage 2)
+  --style-encoder NAME            campplus or melstats (default: $style_encoder)
+  --f0-method NAME                harvest, crepe or rmvpe (default: $f0_method)
+  --vocoder-path DIR              BigVGAN-v2 22 kHz (default: Griffin-Lim)
+  --phase2 true|false             run stage 4 (default: $phase2)
+  --compare-no-f0 true|false      also train/score the no-F0 baseline (default: $compare_no_f0)
+  --no-f0 true|false              run only the no-F0 variant (default: $no_f0)
+  --diffusion-steps K             Euler steps at conversion (default: the config's)
+  --content-steps N               phone classifier steps (default: $content_steps)
+  --phase0-steps N / --phase1-steps N / --phase2-steps N
+                                  training steps per phase (default: the config's)
+  --results FILE                  results file of stage 6 (default: $results)
+
+Stages:
+  0  corpus: parallel songs (every singer sings every song) -> \$data_dir/mini
+  1  features: mel, F0, style, phone labels -> \$data_dir/features (lhotse)
+  2  content model (mini only): phone classifier -> \$exp_dir/content; content features
+  3  training: phase 0 (V2 base, mini only), phase 1 (F0 adapters) [+ no-F0 baseline]
+  4  phase 2 (optional): unfreeze the DiT at a lower learning rate
+  5  convert the test songs to the target singers (with and without the octave shift)
+  6  evaluate -> RESULTS.md"
+
+cmdline="$0 $*"
+. ./path.sh
+. ./cmd.sh
+. utils/parse_options.sh
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+
+if [ "$dataset" != mini ]; then
+  echo "$0: --dataset $dataset is not supported (choose: mini)" >&2
+  exit 2
+fi
+corpus=$data_dir/mini
+feats=$data_dir/features
+content_dir=$exp_dir/content
+base_dir=$exp_dir/v2_base
+[ -z "$content_checkpoint" ] && content_checkpoint=$content_dir/model.pt
+systems=()
+$no_f0 || systems+=(f0)
+{ $no_f0 || $compare_no_f0; } && systems+=(no_f0)
+final_phase=1
+$phase2 && final_phase=2
+common_style=(--style-encoder "$style_encoder")
+f0_opts=(--f0-method "$f0_method")
+[ -n "$rmvpe_model" ] && f0_opts+=(--rmvpe-model "$rmvpe_model")
+SECONDS=0
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  log "Stage 0: parallel songs -> $corpus"
+  python3 local/make_parallel_songs.py --output-dir "$corpus" --seed "$seed" --num-songs "$num_songs" \
+    --num-train-songs "$num_train_songs" --singers "$singers"
+  log "  $(($(wc -l < "$corpus/train.tsv") - 1)) train and $(($(wc -l < "$corpus/test.tsv") - 1)) test renditions (${SECONDS}s)"
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  log "Stage 1: features -> $feats"
+  for part in train test; do
+    $train_cmd "$feats/log/features_$part.log" \
+      python3 -m seedsvc.bin.compute_features --input "$corpus/$part.tsv" --output-dir "$feats" --name "$part" \
+        --phone-table "$corpus/phones.txt" "${common_style[@]}" "${f0_opts[@]}"
+  done
+  log "  $feats/cuts_{train,test}.jsonl.gz (${SECONDS}s)"
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  log "Stage 2: content model -> $content_checkpoint"
+  if [ "$content_extractor" = phone ] && [ ! -f "$content_checkpoint" ]; then
+    $train_cmd "$content_dir/log/train.log" \
+      python3 -m seedsvc.bin.train_content --cuts "$feats/cuts_train.jsonl.gz" \
+        --valid-cuts "$feats/cuts_test.jsonl.gz" --phone-table "$corpus/phones.txt" \
+        --output "$content_checkpoint" --seed "$seed" --num-steps "$content_steps"
+    grep "frame accuracy" "$content_dir/log/train.log" | sed 's/^.*INFO [^ ]* /  /' || true
+  fi
+  for part in train test; do
+    python3 -m seedsvc.bin.compute_content --cuts "$feats/cuts_$part.jsonl.gz" \
+      --output "$feats/cuts_${part}_content.jsonl.gz" --content-extractor "$content_extractor" \
+      --content-checkpoint "$content_checkpoint"
+  done
+  log "  content features done (${SECONDS}s)"
+fi
+
+train_cuts=$feats/cuts_train_content.jsonl.gz
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  if [ -z "$v2_checkpoint" ]; then
+    log "Stage 3a: phase 0, a V2 base model -> $base_dir"
+    $cuda_cmd "$base_dir/log/train.log" \
+      python3 -m seedsvc.bin.train --config "$model_config" --phase 0 --cuts "$train_cuts" --exp-dir "$base_dir" \
+        --seed "$seed" ${phase0_steps:+--num-steps "$phase0_steps"}
+    v2_checkpoint=$base_dir/model.pth
+  fi
+  v1_opts=()
+  [ -n "$v1_f0_checkpoint" ] && v1_opts=(--v1-f0-checkpoint "$v1_f0_checkpoint")
+  for sys in "${systems[@]}"; do
+    extra=()
+    [ "$sys" = no_f0 ] && extra=(--no-f0)
+    log "Stage 3b: phase 1 ($sys) -> $exp_dir/${sys}_p1"
+    $cuda_cmd "$exp_dir/${sys}_p1/log/train.log" \
+      python3 -m seedsvc.bin.train --config "$model_config" --phase 1 --cuts "$train_cuts" \
+        --exp-dir "$exp_dir/${sys}_p1" --init-checkpoint "$v2_checkpoint" --seed "$seed" \
+        ${phase1_steps:+--num-steps "$phase1_steps"} "${v1_opts[@]}" "${extra[@]}"
+    grep -m1 "trainable parameters" "$exp_dir/${sys}_p1/log-train-phase1.txt" | sed 's/^.*INFO [^ ]* /  /'
+  done
+  log "  training done (${SECONDS}s)"
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ] && $phase2; then
+  for sys in "${systems[@]}"; do
+    extra=()
+    [ "$sys" = no_f0 ] && extra=(--no-f0)
+    log "Stage 4: phase 2 ($sys) -> $exp_dir/${sys}_p2"
+    $cuda_cmd "$exp_dir/${sys}_p2/log/train.log" \
+      python3 -m seedsvc.bin.train --config "$model_config" --phase 2 --cuts "$train_cuts" \
+        --exp-dir "$exp_dir/${sys}_p2" --init-checkpoint "$exp_dir/${sys}_p1/model.pth" --seed "$seed" \
+        ${phase2_steps:+--num-steps "$phase2_steps"} "${extra[@]}"
+  done
+fi
+
+jobs=$exp_dir/convert/jobs.tsv
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log "Stage 5: convert the test songs -> $exp_dir/convert"
+  python3 local/make_conversion_jobs.py --data-dir "$corpus" --output-dir "$exp_dir/convert" --pairs "$pairs" \
+    --max-source-seconds "$max_source_seconds"
+  steps=()
+  [ -n "$diffusion_steps" ] && steps=(--diffusion-steps "$diffusion_steps")
+  voc=()
+  [ -n "$vocoder_path" ] && voc=(--vocoder-path "$vocoder_path")
+  for sys in "${systems[@]}"; do
+    out=$exp_dir/convert/$sys
+    if [ -f "$out/.done" ]; then continue; fi
+    $decode_cmd "$out/log/convert.log" \
+      python3 -m seedsvc.bin.convert --jobs "$jobs" --output-dir "$out" \
+        --model-dir "$exp_dir/${sys}_p${final_phase}" --content-extractor "$content_extractor" \
+        --content-checkpoint "$content_checkpoint" "${common_style[@]}" "${f0_opts[@]}" "${steps[@]}" "${voc[@]}"
+    touch "$out/.done"
+  done
+  log "  conversions done (${SECONDS}s)"
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6: evaluate -> $results"
+  sys_opts=()
+  for sys in "${systems[@]}"; do sys_opts+=(--system "$sys=$exp_dir/convert/$sys"); done
+  python3 -m seedsvc.bin.evaluate --jobs "$jobs" "${sys_opts[@]}" --output-md "$exp_dir/results.md" \
+    --output-tsv "$exp_dir/results_per_song.tsv" "${f0_opts[@]}" \
+    --title "SeedSVC on the mini corpus (phase ${final_phase})"
+  {
+    cat "$exp_dir/results.md"
+    echo
+    echo "Systems: f0 = V2 base + F0 cross-attention (phase ${final_phase}); no_f0 = the same recipe with --no-f0"
+    echo "(the DiT fine-tuned for the same number of steps, no F0 input). F0 reference: the score's F0 times"
+    echo "2^(shift/12); the outputs' F0 is tracked with $f0_method. MCD only for the shifted conversions (their"
+    echo "target-singer rendition is the parallel ground truth). Vocoder: ${vocoder_path:-Griffin-Lim}."
+    echo
+    echo "Run: $(date '+%Y-%m-%d %H:%M'), $cmdline: stages $stage..$stop_stage took ${SECONDS}s on $(nproc) CPUs."
+  } > "$results"
+  log "  wrote $results (${SECONDS}s)"
+fi
+
+log "Done: stages $stage..$stop_stage in ${SECONDS}s."

@@ -1,0 +1,72 @@
+"""Add content features to SeedSVC cuts with a content extractor.
+
+Reads ``--cuts``, runs the extractor on each cut's audio and writes
+``--output`` with a ``content`` (T, D) array per cut at the mel frame rate.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from lhotse import CutSet
+from lhotse.features.io import NumpyFilesWriter
+from tqdm import tqdm
+
+from seedsvc.audio import FRAME_RATE
+from seedsvc.content import EXTRACTORS, PhoneContentExtractor, load_content_extractor
+from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+
+logger = logging.getLogger("seedsvc.compute_content")
+
+
+def get_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m seedsvc.bin.compute_content", description=__doc__)
+    p.add_argument("--cuts", type=Path, required=True, help="input cuts (required)")
+    p.add_argument("--output", type=Path, required=True, help="output cuts (required)")
+    p.add_argument("--content-extractor", choices=EXTRACTORS, default="phone", help="content extractor")
+    p.add_argument("--content-checkpoint", required=True, help="the extractor's weights (required)")
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def fit_frames(x: np.ndarray, t: int) -> np.ndarray:
+    """Nearest-neighbour resampling of (N, D) to (t, D) frames."""
+    if x.shape[0] == t:
+        return x
+    idx = np.minimum((np.arange(t) * x.shape[0] / t).astype(np.int64), x.shape[0] - 1)
+    return x[idx]
+
+
+def main(argv=None) -> int:
+    args = get_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if args.output.is_file():
+        logger.info("%s exists; nothing to do", args.output)
+        return 0
+    if not args.cuts.is_file():
+        raise InputError(f"{args.cuts}: no such cuts file")
+    extractor = load_content_extractor(args.content_extractor, args.content_checkpoint)
+    cuts = CutSet.from_file(args.cuts)
+    out = []
+    storage = args.output.parent / "storage" / f"content_{args.output.name.split('.')[0]}"
+    storage.mkdir(parents=True, exist_ok=True)
+    with NumpyFilesWriter(storage) as writer:
+        for cut in tqdm(cuts, desc="content", unit="utt"):
+            mel = cut.load_custom("mel")
+            if isinstance(extractor, PhoneContentExtractor):
+                feats = extractor.from_mel(torch.from_numpy(mel).t()).numpy()
+            else:
+                feats = extractor.extract(cut.load_audio()[0], cut.sampling_rate).numpy()
+            feats = fit_frames(feats.astype(np.float32), mel.shape[0])
+            arr = writer.store_array(f"{cut.id}_content", feats, frame_shift=1.0 / FRAME_RATE, temporal_dim=0)
+            out.append(cut.with_custom("content", arr))
+    CutSet.from_cuts(out).to_file(args.output)
+    logger.info("wrote %s (%d cuts, content dim %d)", args.output, len(out), extractor.dim)
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
