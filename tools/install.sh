@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything Shirabe needs, idempotently:
 #   - Debian packages used by the recipes (only when run as root and missing):
-#     sox, libsox-fmt-mp3, fluidsynth, fluid-soundfont-gm;
+#     sox, libsox-fmt-mp3, fluidsynth, fluid-soundfont-gm, chromium (headless checks of
+#     the HTML evaluation reports);
 #   - a virtual environment in ./.venv with torch and requirements*.txt;
 #   - Shirabe itself, installed in editable mode.
 # A second run only checks stamps and returns in about a second.
@@ -23,7 +24,7 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 log() { echo "[install] $*"; }
 
 # ---- Debian packages -------------------------------------------------------
-apt_packages="sox libsox-fmt-mp3 fluidsynth fluid-soundfont-gm"
+apt_packages="sox libsox-fmt-mp3 fluidsynth fluid-soundfont-gm chromium"
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in $apt_packages; do

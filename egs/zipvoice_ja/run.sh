@@ -7,13 +7,15 @@
 #   ./run.sh --dataset custom --train-tsv a.tsv --dev-tsv b.tsv --model-config conf/zipvoice_base.json
 #   ./run.sh --finetune-from download/zipvoice --use-lora true     # adapt a released model
 #   cmd_backend=slurm ./run.sh --nj 32          # heavy steps as cluster jobs (see cmd.sh)
+#   ./run.sh --stage 8 --stop-stage 12          # evaluate, then distil the averaged model
+#   ./run.sh --stage 20                         # the fine-tuning trade-off study (local/run_study.sh)
 #
 # Finished work is kept: stages skip outputs that already exist, so removing a stage's
 # outputs (or exp/) and running again redoes just that.
 set -euo pipefail
 
 stage=0
-stop_stage=6
+stop_stage=                  # default: 6, or --stage when that is later
 dataset=mini                 # mini | moe_speech_plus | custom
 data_dir=data                # everything this recipe prepares goes here
 corpus_dir=                  # moe_speech_plus: the downloaded corpus
@@ -48,10 +50,19 @@ lora_dropout=0.05
 avg=4                        # epochs (or checkpoints with --num-iters) to average
 vocoder_path=                # Vocos directory; default: Griffin-Lim (with a warning)
 num_step=16                  # Euler steps at inference
+infer_per_speaker=10         # stage 6: at most this many prompt/text pairs per test speaker (0: all)
+results_md=RESULTS.md        # stages 8, 12, 20 write their tables here
+asr_model_dir=               # stage 8: local Whisper (Hugging Face format) for CER
+distill_iters=200            # stages 9-12: first / second distillation stage batches
+distill2_iters=50
+distill_lr=0.0005
+distill2_lr=0.0001
+distill_avg=2
+study_opts=                  # stage 20: options for local/run_study.sh, e.g. "--pretrain-iters 2000"
 
 help_message="Usage: $0 [options]
 Options (default in parentheses):
-  --stage N / --stop-stage N     first / last stage to run ($stage / $stop_stage)
+  --stage N / --stop-stage N     first / last stage to run ($stage / 6, or --stage when later)
   --dataset NAME                 mini | moe_speech_plus | custom ($dataset)
   --data-dir DIR                 where prepared data goes ($data_dir)
   --corpus-dir DIR               moe_speech_plus: the downloaded corpus ($corpus_dir)
@@ -79,6 +90,13 @@ Options (default in parentheses):
   --avg N                        epochs or checkpoints to average ($avg)
   --vocoder-path DIR             Vocos for stage 6 (Griffin-Lim)
   --num-step N                   Euler steps in stage 6 ($num_step)
+  --infer-per-speaker N          stage 6: prompt/text pairs per test speaker, 0 = all ($infer_per_speaker)
+  --results-md FILE              tables of stages 8, 12 and 20 ($results_md)
+  --asr-model-dir DIR            stage 8: Whisper directory (Hugging Face format) for CER (none)
+  --distill-iters / --distill2-iters N   distillation batches, stages 9 / 11 ($distill_iters / $distill2_iters)
+  --distill-lr / --distill2-lr LR        their fixed learning rates ($distill_lr / $distill2_lr)
+  --distill-avg N                checkpoints averaged after each distillation stage ($distill_avg)
+  --study-opts \"...\"            stage 20: options of local/run_study.sh (see its --help)
 Stages:
   0 corpus        -> \$data_dir/\$dataset/{train,dev,test}.tsv
   1 manifests     -> \$data_dir/manifests/\${dataset}_cuts_{train,dev}.jsonl.gz (+ rejects lists)
@@ -86,11 +104,18 @@ Stages:
   3 tokens        -> \$data_dir/tokens.txt, \$data_dir/fbank/\${dataset}_cuts_{train,dev}_tokens.jsonl.gz
   4 train         -> \$exp_dir/epoch-*.pt, checkpoint-*.pt, tensorboard/
   5 average       -> \$exp_dir/epoch-E-avg-N.pt (or iter-I-avg-N.pt; merged/ for adapters)
-  6 infer         -> \$exp_dir/infer/*.wav: test speakers' prompts, unseen in training"
+  6 infer         -> \$exp_dir/infer/*.wav: test speakers' prompts, unseen in training
+  7 onnx          -> \$exp_dir/onnx/{text_encoder,fm_decoder}[_int8].onnx (+ vocoder.onnx with --vocoder-path);
+                     stage 6's test list synthesised with onnxruntime (int8) in \$exp_dir/infer_onnx/
+  8 evaluate      -> \$exp_dir/infer/<model>/metrics.json; table in \$results_md
+  9-12 distil     -> \$exp_dir/distill/{first,second}/ (ZipVoiceDistill); dev losses in \$results_md
+  20 study        -> local/run_study.sh: pretrain, fine-tune with every strategy, evaluate;
+                     \$results_md, exp/report/index.html (20 is run alone: ./run.sh --stage 20)"
 
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
+[ -n "$stop_stage" ] || stop_stage=$(( stage > 6 ? stage : 6 ))
 
 log() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*"
@@ -234,11 +259,67 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   log "Stage 6: zero-shot inference on the test speakers -> $res"
   [ -f "$corpus/test.tsv" ] || { echo "$0: $corpus/test.tsv: no test speakers to synthesise" >&2; exit 2; }
   py local/make_zero_shot_list.py --tsv "$corpus/test.tsv" --output "$res/test_list.tsv" \
-    --ground-truth "$res/ground_truth.tsv"
+    --ground-truth "$res/ground_truth.tsv" --max-per-speaker "$infer_per_speaker"
   py -m zipvoice.bin.infer_zipvoice --model-name zipvoice --model-dir "$model_dir" --checkpoint-name "$checkpoint" \
     --token-file "$tokens" --tokenizer japanese --scheme "$tokenizer_scheme" --test-list "$res/test_list.tsv" --res-dir "$res" \
     --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"}
   log "  $(find "$res" -name '*.wav' | wc -l) utterances in $res"
+fi
+
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  onnx_dir=$exp_dir/onnx
+  log "Stage 7: ONNX export (fp32 + int8) -> $onnx_dir"
+  py -m zipvoice.bin.onnx_export --model-name zipvoice --model-dir "$model_dir" --checkpoint-name "$checkpoint" \
+    --token-file "$tokens" --onnx-model-dir "$onnx_dir" --int8 1 ${vocoder_path:+--vocoder-path "$vocoder_path"}
+  res=$exp_dir/infer_onnx/$avg_name
+  py -m zipvoice.bin.infer_zipvoice_onnx --onnx-model-dir "$onnx_dir" --onnx-int8 1 --tokenizer japanese \
+    --scheme "$tokenizer_scheme" --test-list "$exp_dir/infer/$avg_name/test_list.tsv" --res-dir "$res" \
+    --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"}
+  log "  $(find "$res" -name '*.wav' | wc -l) utterances synthesised with onnxruntime in $res"
+fi
+
+res=$exp_dir/infer/$avg_name
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  log "Stage 8: evaluation of $res -> $res/metrics.json, $results_md"
+  py -m zipvoice.bin.evaluate --test-list "$res/test_list.tsv" --wav-dir "$res" --out "$res/metrics.json" \
+    --system "$(basename "$exp_dir")/$avg_name" --results-md "$results_md" ${asr_model_dir:+--asr-model-dir "$asr_model_dir"}
+fi
+
+distill=$exp_dir/distill
+d1_avg=iter-$distill_iters-avg-$distill_avg.pt; d2_avg=iter-$distill2_iters-avg-$distill_avg.pt
+distill_run() {  # distill_run STAGE TEACHER ITERS LR: train_zipvoice_distill, then average
+  py -m zipvoice.bin.train_zipvoice_distill --distill-stage "$1" --teacher-model "$2" --exp-dir "$distill/$1" \
+    --train-manifest "$fbank/${dataset}_cuts_train_tokens.jsonl.gz" --dev-manifest "$fbank/${dataset}_cuts_dev_tokens.jsonl.gz" \
+    --num-iters "$3" --base-lr "$4" --save-every-n $(( $3 / (distill_avg + 1) > 0 ? $3 / (distill_avg + 1) : 1 )) \
+    --max-duration "$max_duration" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
+    --average-period 1 --drop-last 0 --world-size "$world_size" --use-fp16 "$([ "$use_fp16" = true ] && echo 1 || echo 0)"
+  py -m zipvoice.bin.generate_averaged_model --exp-dir "$distill/$1" --iter "$3" --avg "$distill_avg"
+}
+if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 9 ]; then
+  log "Stages 9-10: first distillation stage from $model_dir/$checkpoint -> $distill/first/$d1_avg"
+  distill_run first "$model_dir/$checkpoint" "$distill_iters" "$distill_lr"
+fi
+if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 11 ]; then
+  log "Stages 11-12: second distillation stage -> $distill/second/$d2_avg; dev losses -> $results_md"
+  distill_run second "$distill/first/$d1_avg" "$distill2_iters" "$distill2_lr"
+  dev=$fbank/${dataset}_cuts_dev_tokens.jsonl.gz
+  for n in 16 4; do  # the teacher at its usual and at the student's number of steps
+    py -m zipvoice.bin.compute_dev_loss --model-dir "$model_dir" --checkpoint-name "$checkpoint" --dev-manifest "$dev" \
+      --num-step $n --label "teacher (zipvoice)" --out "$distill/dev_teacher$n.json" > /dev/null
+  done
+  for n in 4 8; do
+    py -m zipvoice.bin.compute_dev_loss --model-dir "$distill/second" --checkpoint-name "$d2_avg" --dev-manifest "$dev" \
+      --model-name zipvoice_distill --num-step $n --label "distilled" --out "$distill/dev_student$n.json" > /dev/null
+  done
+  py local/distill_table.py --results-md "$results_md" --key "distill:$exp_dir" \
+    "$distill/dev_teacher16.json" "$distill/dev_student4.json" "$distill/dev_student8.json" "$distill/dev_teacher4.json"
+fi
+
+if [ "$stage" -le 20 ] && [ "$stop_stage" -ge 20 ]; then
+  log "Stage 20: fine-tuning trade-off study (local/run_study.sh $study_opts)"
+  # shellcheck disable=SC2086
+  local/run_study.sh --model-config "$model_config" --tokenizer-scheme "$tokenizer_scheme" --results-md "$results_md" \
+    --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"} ${asr_model_dir:+--asr-model-dir "$asr_model_dir"} $study_opts
 fi
 
 log "Done: stages $stage..$stop_stage."

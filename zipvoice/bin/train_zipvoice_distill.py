@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""Distil a trained ZipVoice into ZipVoiceDistill, which samples in a few steps without CFG batches.
+
+Two stages, as upstream:
+
+* ``--distill-stage first``: the teacher is the frozen ZipVoice ``--teacher-model``
+  (with classifier-free guidance ``w ~ U(0, 2)``); the student is a ZipVoiceDistill
+  initialised from the same weights (its guidance-scale embedding is new).
+* ``--distill-stage second``: ``--teacher-model`` is the (averaged) first-stage
+  student; the student starts from it and the teacher is an exponential moving
+  average of the student (``--ema-decay``, saved as ``model_ema`` in every
+  checkpoint), with ``w ~ U(1, 3)``.
+
+In both stages only ``fm_decoder.*`` is trained, with a constant learning rate; the
+loss is described in ``zipvoice/distill/loss.py`` (one student step imitates two
+guided teacher steps).
+
+    python -m zipvoice.bin.train_zipvoice_distill --teacher-model exp/zipvoice/epoch-11-avg-4.pt \\
+        --distill-stage first --num-iters 60000 --base-lr 0.0005 --exp-dir exp/zipvoice_distill_1stage \\
+        --train-manifest data/fbank/cuts_train.jsonl.gz --dev-manifest data/fbank/cuts_dev.jsonl.gz
+    python -m zipvoice.bin.generate_averaged_model --exp-dir exp/zipvoice_distill_1stage --iter 60000 --avg 7
+    python -m zipvoice.bin.train_zipvoice_distill --teacher-model exp/zipvoice_distill_1stage/iter-60000-avg-7.pt \\
+        --distill-stage second --num-iters 2000 --base-lr 0.0001 --exp-dir exp/zipvoice_distill ...
+
+``--model-config`` and ``--token-file`` default to ``model.json`` and ``tokens.txt``
+beside ``--teacher-model``. Checkpoints, averaging and resuming (``--start-batch``,
+``--start-epoch``) work as in ``zipvoice.bin.train_zipvoice``; the averaged result
+loads with ``--model-name zipvoice_distill`` (e.g. ``infer_zipvoice --model-name
+zipvoice_distill --num-step 4``).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import logging
+import shlex
+import shutil
+import sys
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+from torch import nn
+
+from shirabe.cli import ArgumentParser, InputError, run_main
+from shirabe.train.checkpoint import load_state_dict_file, safe_load
+from shirabe.train.dist import cleanup_dist, setup_dist, spawn, torchrun_env
+from shirabe.train.loop import Trainer, new_training_params, num_parameters, set_batch_count
+from shirabe.train.lr_scheduler import FixedLRScheduler
+from shirabe.train.metrics import MetricsTracker, TensorBoard
+from shirabe.train.optim import ScaledAdam, parameter_groups_with_lr_scale
+from shirabe.train.params import str2bool
+from shirabe.train.precision import MixedPrecision
+from shirabe.train.rng import seed_everything
+from zipvoice.bin.train_zipvoice import setup_rank_logging
+from zipvoice.dataset import (
+    DataOptions,
+    TokenMapper,
+    ZipVoiceDataset,
+    load_cuts,
+    make_dev_dataloader,
+    make_train_dataloader,
+)
+from zipvoice.distill import DistillStudent, distill_loss, ema_update
+from zipvoice.models import build_model, read_config
+from zipvoice.tokenizer import TOKENIZER_NAMES, vocab_info
+
+logger = logging.getLogger("zipvoice.train_distill")
+
+#: the student starts from a trained model: its internal schedules start past their warm-up
+BATCH_COUNT_OFFSET = 100000
+NEW_STUDENT_KEYS = ("fm_decoder.guidance_scale_embed.weight",)
+
+
+def get_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m zipvoice.bin.train_zipvoice_distill",
+                            description=__doc__.split("\n\n")[0])
+    g = parser.add_argument_group("distillation")
+    g.add_argument("--teacher-model", type=Path, required=True,
+                   help="teacher weights ({'model': state_dict}): a ZipVoice for the first stage, the averaged "
+                        "first-stage student for the second (required)")
+    g.add_argument("--distill-stage", choices=("first", "second"), required=True, help="distillation stage (required)")
+    g.add_argument("--ema-decay", type=float, default=0.9999, help="second stage: decay of the EMA teacher")
+    g.add_argument("--trust-checkpoint", type=str2bool, default=False,
+                   help="allow a --teacher-model that needs pickle (only for files you trust)")
+
+    g = parser.add_argument_group("run")
+    g.add_argument("--world-size", type=int, default=1, help="processes (GPUs) on this node for DDP training")
+    g.add_argument("--master-port", type=int, default=12356, help="localhost port for the DDP rendezvous")
+    g.add_argument("--tensorboard", type=str2bool, default=True, help="write TensorBoard events to EXP/tensorboard")
+    g.add_argument("--exp-dir", type=Path, default=Path("exp/zipvoice_distill"), help="experiment directory")
+    g.add_argument("--seed", type=int, default=42, help="random seed")
+    g.add_argument("--use-fp16", type=str2bool, default=True, help="fp16 autocast + grad scaling (CUDA only)")
+    g.add_argument("--log-interval", type=int, default=50, help="log (and TensorBoard) every N batches")
+    g.add_argument("--valid-interval", type=int, default=None,
+                   help="validate every N batches (default: every --save-every-n batches)")
+    g.add_argument("--num-threads", type=int, default=1, help="intra-op CPU threads per training process")
+
+    g = parser.add_argument_group("schedule and checkpoints")
+    g.add_argument("--num-epochs", type=int, default=1, help="epochs to train")
+    g.add_argument("--num-iters", type=int, default=0, help="stop after this many batches (> 0 overrides --num-epochs)")
+    g.add_argument("--start-epoch", type=int, default=1, help="resume from EXP/epoch-(E-1).pt when > 1")
+    g.add_argument("--start-batch", type=int, default=0, help="resume exactly from EXP/checkpoint-B.pt when > 0")
+    g.add_argument("--save-every-n", type=int, default=1000, help="write EXP/checkpoint-B.pt every N batches")
+    g.add_argument("--keep-last-k", type=int, default=30, help="keep only the newest K checkpoint-B.pt files")
+    g.add_argument("--average-period", type=int, default=200, help="update the averaged model every N batches")
+    g.add_argument("--base-lr", type=float, default=0.001, help="learning rate (constant)")
+    g.add_argument("--ref-duration", type=float, default=50,
+                   help="reference batch duration (s) for the model's internal batch-count schedules")
+
+    g = parser.add_argument_group("model")
+    g.add_argument("--model-config", type=Path, default=None, help="model.json (default: beside --teacher-model)")
+    g.add_argument("--token-file", type=Path, default=None, help="tokens.txt (default: beside --teacher-model)")
+    g.add_argument("--tokenizer", default="japanese", choices=TOKENIZER_NAMES,
+                   help="tokenizer for cuts without stored tokens (on the fly, slow)")
+    g.add_argument("--lang", default="en-us", help="espeak voice of the espeak tokenizer")
+    g.add_argument("--feat-scale", type=float, default=0.1, help="features are multiplied by this before the model")
+
+    g = parser.add_argument_group("data")
+    g.add_argument("--train-manifest", type=Path, required=True, help="training CutSet (*.jsonl.gz, features stored)")
+    g.add_argument("--dev-manifest", type=Path, default=None, help="validation CutSet (no validation without it)")
+    g.add_argument("--max-duration", type=float, default=200, help="padded seconds of audio per batch")
+    g.add_argument("--quadratic-duration", type=float, default=None,
+                   help="a cut of d seconds costs d + d^2/Q toward --max-duration (lhotse; off by default)")
+    g.add_argument("--num-buckets", type=int, default=30, help="duration buckets of the sampler")
+    g.add_argument("--min-len", type=float, default=1.0, help="leave out training cuts shorter than this (s)")
+    g.add_argument("--max-len", type=float, default=30.0, help="leave out training cuts longer than this (s)")
+    g.add_argument("--num-workers", type=int, default=8, help="DataLoader worker processes")
+    g.add_argument("--drop-last", type=str2bool, default=True, help="drop the last partial batch of an epoch")
+    g.add_argument("--shuffle", type=str2bool, default=True, help="shuffle the training cuts every epoch")
+    return parser
+
+
+def resolve_paths(args) -> None:
+    """Default --model-config / --token-file to the files beside --teacher-model; check inputs."""
+    if not args.teacher_model.is_file():
+        raise InputError(f"{args.teacher_model}: no such teacher checkpoint")
+    if args.model_config is None:
+        args.model_config = args.teacher_model.parent / "model.json"
+    if args.token_file is None:
+        args.token_file = args.teacher_model.parent / "tokens.txt"
+    read_config(args.model_config)
+    vocab_info(args.token_file)
+    if not 0.0 <= args.ema_decay < 1.0:
+        raise InputError(f"--ema-decay must lie in [0, 1), got {args.ema_decay}")
+    if args.max_duration <= 0:
+        raise InputError(f"--max-duration must be > 0, got {args.max_duration}")
+    load_cuts(args.train_manifest, "training")
+    if args.dev_manifest is not None:
+        load_cuts(args.dev_manifest, "validation")
+    if args.start_batch > 0 and not (args.exp_dir / f"checkpoint-{args.start_batch}.pt").is_file():
+        raise InputError(f"{args.exp_dir / f'checkpoint-{args.start_batch}.pt'}: no such checkpoint to resume from")
+
+
+def load_teacher_and_student(args, config: dict, vocab_size: int, pad_id: int) -> tuple[nn.Module, DistillStudent]:
+    """The frozen teacher and the student, both from --teacher-model (module docstring)."""
+    state = load_state_dict_file(args.teacher_model, trust=args.trust_checkpoint, key="model")
+    name = "zipvoice" if args.distill_stage == "first" else "zipvoice_distill"
+    teacher = build_model(config["model"], vocab_size, pad_id, name)
+    try:
+        teacher.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        hint = (" (the first stage needs a ZipVoice, the second the averaged first-stage student)")
+        raise InputError(f"{args.teacher_model}: not a {name} checkpoint of this config: "
+                         f"{str(e).splitlines()[0]}{hint}") from e
+    cfg = {k: v for k, v in config["model"].items() if k not in ("vocab_size", "pad_id")}
+    student = DistillStudent(**cfg, vocab_size=vocab_size, pad_id=pad_id)
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - set(NEW_STUDENT_KEYS):
+        raise InputError(f"{args.teacher_model}: does not fit the student (missing {missing}, unexpected {unexpected})")
+    for name_, p in student.named_parameters():
+        p.requires_grad_(name_.startswith("fm_decoder."))
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.eval(), student
+
+
+def compute_loss(model, batch: dict, is_training: bool, *, teacher, stage: str, feat_scale: float, device):
+    with torch.set_grad_enabled(is_training):
+        loss, ref_loss, frames = distill_loss(model, teacher, batch, stage, feat_scale, device)
+    return loss, MetricsTracker(loss=float(loss.detach()) * frames, ref_loss=float(ref_loss) * frames,
+                                frames=frames, utterances=batch["features"].size(0))
+
+
+class DistillTrainer(Trainer):
+    """The training loop plus, in the second stage, the EMA teacher update after every step."""
+
+    def __init__(self, *args, ema: nn.Module | None = None, ema_decay: float = 0.9999, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ema, self.ema_decay = ema, ema_decay
+
+    def train_step(self, batch: dict) -> MetricsTracker:
+        metrics = super().train_step(batch)
+        if self.ema is not None:
+            ema_update(self.ema, self.model, self.ema_decay)
+        return metrics
+
+
+def describe_experiment(args, config: dict) -> None:
+    (args.exp_dir / "model.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    if args.token_file.resolve() != (args.exp_dir / "tokens.txt").resolve():
+        shutil.copyfile(args.token_file, args.exp_dir / "tokens.txt")
+    with open(args.exp_dir / "train-commands.txt", "a", encoding="utf-8") as f:
+        f.write(f"# {datetime.datetime.now().isoformat(timespec='seconds')}\n")
+        f.write(shlex.join([sys.executable, "-m", "zipvoice.bin.train_zipvoice_distill", *sys.argv[1:]]) + "\n")
+
+
+def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env: bool = False) -> None:
+    local_rank = rank if local_rank is None else local_rank
+    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    torch.set_num_threads(max(1, args.num_threads))
+    setup_dist(rank, world_size, args.master_port, device, use_env=use_env)
+    args.exp_dir.mkdir(parents=True, exist_ok=True)
+    setup_rank_logging(args.exp_dir, rank, world_size)
+    config = read_config(args.model_config)
+    if rank == 0:
+        describe_experiment(args, config)
+    vocab_size, pad_id = vocab_info(args.token_file)
+    seed_everything(args.seed)
+    teacher, student = load_teacher_and_student(args, config, vocab_size, pad_id)
+    ema = None
+    if args.distill_stage == "second":
+        teacher = copy.deepcopy(student).eval()  # the EMA of the student, starting from it
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        ema = teacher
+        if args.start_batch > 0 or args.start_epoch > 1:
+            name = f"checkpoint-{args.start_batch}.pt" if args.start_batch > 0 else f"epoch-{args.start_epoch - 1}.pt"
+            ckpt = safe_load(args.exp_dir / name)
+            if "model_ema" not in ckpt:
+                raise InputError(f"{args.exp_dir / name}: has no model_ema to resume the second stage from")
+            ema.load_state_dict(ckpt["model_ema"], strict=True)
+    set_batch_count(teacher, BATCH_COUNT_OFFSET)
+    trainable, total = num_parameters(student)
+    logger.info("distillation stage %s from %s: %d of %d student parameters trained (fm_decoder)",
+                args.distill_stage, args.teacher_model, trainable, total)
+    model_avg = copy.deepcopy(student).to(torch.float64) if rank == 0 else None
+    student, teacher = student.to(device), teacher.to(device)
+    model = student
+    if world_size > 1:
+        model = nn.parallel.DistributedDataParallel(
+            student, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True)
+    optimizer = ScaledAdam(parameter_groups_with_lr_scale(student, lr=args.base_lr), lr=args.base_lr,
+                           clipping_scale=2.0)
+    scheduler = FixedLRScheduler(optimizer)
+    precision = MixedPrecision(args.use_fp16, device)
+
+    data_opts = DataOptions.from_args(args)
+    dataset = ZipVoiceDataset(TokenMapper(args.token_file, args.tokenizer, args.lang))
+    train_dl, _, _ = make_train_dataloader(load_cuts(args.train_manifest), dataset, data_opts, world_size, rank)
+    valid_dl = None
+    if args.dev_manifest is not None:
+        valid_dl = make_dev_dataloader(load_cuts(args.dev_manifest, "validation"), dataset, data_opts,
+                                       world_size, rank)
+    params = new_training_params(**{k: v for k, v in vars(args).items() if v is not None})
+    params.update(
+        valid_interval=args.valid_interval if args.valid_interval is not None else args.save_every_n,
+        batch_count_offset=BATCH_COUNT_OFFSET, world_size=world_size, vocab_size=vocab_size, pad_id=pad_id,
+        model_name="zipvoice_distill", lr_hours=0.0,
+    )
+    extra = {"distill_stage": args.distill_stage}
+    if ema is not None:
+        # the tensors of ema.state_dict() share storage with the EMA weights, so every
+        # checkpoint stores the EMA as it is when the checkpoint is written
+        extra["model_ema"] = ema.state_dict()
+    trainer = DistillTrainer(
+        params, model, optimizer, scheduler, train_dl,
+        partial(compute_loss, teacher=teacher, stage=args.distill_stage, feat_scale=args.feat_scale, device=device),
+        device, precision, valid_dl=valid_dl, rank=rank, world_size=world_size, model_avg=model_avg,
+        tb=TensorBoard(args.exp_dir / "tensorboard", enabled=args.tensorboard, rank=rank),
+        extra_state=extra, ema=ema, ema_decay=args.ema_decay,
+    )
+    if args.start_batch > 0:
+        trainer.resume(args.exp_dir / f"checkpoint-{args.start_batch}.pt", mid_epoch=True)
+    elif args.start_epoch > 1:
+        trainer.resume(args.exp_dir / f"epoch-{args.start_epoch - 1}.pt", mid_epoch=False)
+    logger.info("distilling in %s", args.exp_dir)
+    try:
+        trainer.fit()
+    finally:
+        trainer.tb.close()
+        cleanup_dist()
+    logger.info("done: checkpoints in %s (average them, then load with --model-name zipvoice_distill)", args.exp_dir)
+
+
+def _spawned(rank: int, world_size: int, args) -> None:
+    try:
+        run(rank, world_size, args)
+    except InputError as e:
+        print(f"train_zipvoice_distill (rank {rank}): error: {str(e).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    resolve_paths(args)
+    env = torchrun_env()
+    if env is not None:
+        run(env.rank, env.world_size, args, local_rank=env.local_rank, use_env=True)
+        return 0
+    if args.world_size <= 1:
+        run(0, 1, args)
+        return 0
+    try:
+        spawn(_spawned, args.world_size, (args,))
+    except mp.ProcessExitedException as e:
+        return e.exit_code if e.exit_code and e.exit_code > 0 else 1
+    except mp.ProcessRaisedException as e:
+        print(f"train_zipvoice_distill: a training process failed:\n{e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
