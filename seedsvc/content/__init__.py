@@ -9,8 +9,9 @@ Extractors (``--content-extractor``):
 * ``phone``: the small phone classifier of :mod:`seedsvc.content.phone_classifier`,
   trained by ``seedsvc.bin.train_content`` on corpora with known phone timings
   (the mini corpus); its posteriors are the content.
-* ``astral``: an ASTRAL-quantization-compatible extractor (HuBERT + BSQ, as
-  Seed-VC V2 uses), loaded from a user checkpoint, where ``shirabe`` provides it.
+* ``astral``: reserved for an ASTRAL-quantization-compatible extractor (HuBERT + BSQ,
+  as Seed-VC V2 uses) loading user checkpoints; not implemented yet, asking for it
+  is a one-line error.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seedsvc.audio import HOP, SAMPLE_RATE, mel_spectrogram
+from seedsvc.audio import SAMPLE_RATE, mel_spectrogram
 from seedsvc.content.phone_classifier import PhoneClassifier, load_phone_classifier
 from shirabe.audio import resample
 from shirabe.cli import InputError
@@ -63,11 +64,7 @@ def load_content_extractor(name: str, checkpoint: str | Path | None, device="cpu
     if name == "phone":
         model, phones = load_phone_classifier(checkpoint)
         return PhoneContentExtractor(model, phones, device)
-    try:
-        from shirabe.content import astral  # noqa: PLC0415 (optional)
-    except ImportError:
-        raise InputError("the 'astral' content extractor is not available in this installation") from None
-    return astral.load_extractor(checkpoint, frame_hop=HOP, sample_rate=SAMPLE_RATE, device=device)
+    raise InputError("the 'astral' content extractor is not implemented yet (use --content-extractor phone)")
 
 
 __all__ = ["EXTRACTORS", "ContentExtractor", "PhoneContentExtractor", "load_content_extractor"]
