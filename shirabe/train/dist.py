@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -122,3 +123,39 @@ def spawn(fn: Callable, world_size: int, args: tuple = ()) -> None:
         fn(0, 1, *args)
         return
     mp.spawn(fn, args=(world_size, *args), nprocs=world_size, join=True)
+
+
+def _spawned_entry(rank: int, world_size: int, fn: Callable, args, prog: str) -> None:
+    """DDP worker entry: a user mistake ends the process with one line and status 2."""
+    from shirabe.cli import InputError
+
+    try:
+        fn(rank, world_size, args)
+    except InputError as e:
+        print(f"{prog} (rank {rank}): error: {str(e).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
+def launch(fn: Callable, args, world_size: int, prog: str) -> int:
+    """Run a training entry ``fn(rank, world_size, args, **kw)`` the way it was started.
+
+    Under torchrun (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set) this process is one
+    rank (``fn`` gets ``local_rank=`` and ``use_env=True``); otherwise ``world_size``
+    processes are spawned here (or ``fn`` runs in this process for 1). Returns the
+    exit status: a worker's own status, or 1 when one raised.
+    """
+    env = torchrun_env()
+    if env is not None:
+        fn(env.rank, env.world_size, args, local_rank=env.local_rank, use_env=True)
+        return 0
+    if world_size <= 1:
+        fn(0, 1, args)
+        return 0
+    try:
+        spawn(_spawned_entry, world_size, (fn, args, prog))
+    except mp.ProcessExitedException as e:
+        return e.exit_code if e.exit_code and e.exit_code > 0 else 1
+    except mp.ProcessRaisedException as e:
+        print(f"{prog}: a training process failed:\n{e}", file=sys.stderr)
+        return 1
+    return 0

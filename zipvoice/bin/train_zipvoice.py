@@ -52,11 +52,10 @@ from functools import partial
 from pathlib import Path
 
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from shirabe.cli import LOG_FORMAT, ArgumentParser, InputError, run_main
-from shirabe.train.dist import cleanup_dist, setup_dist, spawn, torchrun_env
+from shirabe.train.dist import cleanup_dist, launch, setup_dist
 from shirabe.train.hooks import register_inf_check_hooks
 from shirabe.train.loop import Trainer, new_training_params, num_parameters
 from shirabe.train.lr_scheduler import Eden, FixedLRScheduler
@@ -364,33 +363,10 @@ def run_checked(rank: int, world_size: int, args, **kwargs) -> None:
         raise _user_error(e) from e
 
 
-def _spawned(rank: int, world_size: int, args) -> None:
-    """DDP worker entry: user mistakes end the process with one line and status 2."""
-    try:
-        run_checked(rank, world_size, args)
-    except InputError as e:
-        print(f"train_zipvoice (rank {rank}): error: {str(e).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     check_inputs(args)
-    env = torchrun_env()
-    if env is not None:
-        run_checked(env.rank, env.world_size, args, local_rank=env.local_rank, use_env=True)
-        return 0
-    if args.world_size <= 1:
-        run_checked(0, 1, args)
-        return 0
-    try:
-        spawn(_spawned, args.world_size, (args,))
-    except mp.ProcessExitedException as e:
-        return e.exit_code if e.exit_code and e.exit_code > 0 else 1
-    except mp.ProcessRaisedException as e:
-        print(f"train_zipvoice: a training process failed:\n{e}", file=sys.stderr)
-        return 1
-    return 0
+    return launch(run_checked, args, args.world_size, "train_zipvoice")
 
 
 if __name__ == "__main__":

@@ -42,12 +42,11 @@ from functools import partial
 from pathlib import Path
 
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from shirabe.cli import ArgumentParser, InputError, run_main
 from shirabe.train.checkpoint import load_state_dict_file, safe_load
-from shirabe.train.dist import cleanup_dist, setup_dist, spawn, torchrun_env
+from shirabe.train.dist import cleanup_dist, launch, setup_dist
 from shirabe.train.loop import Trainer, new_training_params, num_parameters, set_batch_count
 from shirabe.train.lr_scheduler import FixedLRScheduler
 from shirabe.train.metrics import MetricsTracker, TensorBoard
@@ -286,32 +285,10 @@ def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env
     logger.info("done: checkpoints in %s (average them, then load with --model-name zipvoice_distill)", args.exp_dir)
 
 
-def _spawned(rank: int, world_size: int, args) -> None:
-    try:
-        run(rank, world_size, args)
-    except InputError as e:
-        print(f"train_zipvoice_distill (rank {rank}): error: {str(e).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     resolve_paths(args)
-    env = torchrun_env()
-    if env is not None:
-        run(env.rank, env.world_size, args, local_rank=env.local_rank, use_env=True)
-        return 0
-    if args.world_size <= 1:
-        run(0, 1, args)
-        return 0
-    try:
-        spawn(_spawned, args.world_size, (args,))
-    except mp.ProcessExitedException as e:
-        return e.exit_code if e.exit_code and e.exit_code > 0 else 1
-    except mp.ProcessRaisedException as e:
-        print(f"train_zipvoice_distill: a training process failed:\n{e}", file=sys.stderr)
-        return 1
-    return 0
+    return launch(run, args, args.world_size, "train_zipvoice_distill")
 
 
 if __name__ == "__main__":
