@@ -17,18 +17,16 @@ Chunks are generated one at a time. Other flags are those of ``infer_zipvoice``.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
-from shirabe.audio.io import AUDIO_FORMATS, save_audio
+from shirabe.audio.io import AUDIO_FORMATS
 from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
 from zipvoice.utils.cli_args import (
     check_sentence_args,
     load_noise,
-    output_path,
     read_test_list,
-    save_features,
     str2bool,
+    synthesize_items,
 )
 
 logger = logging.getLogger("infer_zipvoice_onnx")
@@ -135,30 +133,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if items is None:
         items = [(None, args.prompt_text, args.prompt_wav, args.text)]
-    total_audio = total_time = total_model = 0.0
-    for utt_id, prompt_text, prompt_wav, text in items:
-        started = time.perf_counter()
-        result = generate(runner, vocoder, tokenizer, prompt_wav, prompt_text, text, opts, seed=args.seed,
-                          noise=noise)
-        if utt_id is None:
-            out = output_path(args.res_wav_path, args.output_format)
-            feat_out = args.save_features
-        else:
-            out = Path(args.res_dir) / f"{utt_id}.{args.output_format or 'wav'}"
-            feat_out = None if args.save_features is None else Path(args.save_features) / f"{utt_id}.npy"
-        save_audio(out, result.wav, 24000)
-        if feat_out is not None:
-            save_features(feat_out, result.features)
-        elapsed = time.perf_counter() - started
-        audio_s = result.timings["audio_seconds"]
-        total_audio += audio_s
-        total_time += elapsed
-        total_model += result.timings["model_seconds"]
-        logger.info("wrote %s (%.2f s of audio, %d chunk(s), RTF %.3f)", out, audio_s, result.num_chunks,
-                    elapsed / max(audio_s, 1e-9))
-    if total_audio > 0:
-        logger.info("RTF %.4f, RTF without vocoder %.4f (%.2f s of audio in %.2f s)",
-                    total_time / total_audio, total_model / total_audio, total_audio, total_time)
+
+    def synthesize(prompt_wav, prompt_text, text):
+        return generate(runner, vocoder, tokenizer, prompt_wav, prompt_text, text, opts, seed=args.seed, noise=noise)
+
+    synthesize_items(items, args, synthesize, logger)
     return 0
 
 

@@ -109,3 +109,36 @@ def check_sentence_args(args) -> None:
                         ("--target-rms", args.target_rms)):
         if not value > 0:
             raise InputError(f"{flag} must be > 0, got {value}")
+
+
+def synthesize_items(items, args, synthesize, logger) -> None:
+    """Run ``synthesize(prompt_wav, prompt_text, text)`` for each test-list item (or the single
+    sentence, ``utt_id`` None), write the audio (and features with --save-features) where the
+    CLI's options say, and log per-item and overall real-time factors."""
+    import time
+
+    from shirabe.audio.io import save_audio
+
+    total_audio = total_time = total_model = 0.0
+    for utt_id, prompt_text, prompt_wav, text in items:
+        started = time.perf_counter()
+        result = synthesize(prompt_wav, prompt_text, text)
+        if utt_id is None:
+            out = output_path(args.res_wav_path, args.output_format)
+            feat_out = args.save_features
+        else:
+            out = Path(args.res_dir) / f"{utt_id}.{args.output_format or 'wav'}"
+            feat_out = None if args.save_features is None else Path(args.save_features) / f"{utt_id}.npy"
+        save_audio(out, result.wav, 24000)
+        if feat_out is not None:
+            save_features(feat_out, result.features)
+        elapsed = time.perf_counter() - started
+        audio_s = result.timings["audio_seconds"]
+        total_audio += audio_s
+        total_time += elapsed
+        total_model += result.timings["model_seconds"]
+        logger.info("wrote %s (%.2f s of audio, %d chunk(s), RTF %.3f)", out, audio_s, result.num_chunks,
+                    elapsed / max(audio_s, 1e-9))
+    if total_audio > 0:
+        logger.info("RTF %.4f, RTF without vocoder %.4f (%.2f s of audio in %.2f s)",
+                    total_time / total_audio, total_model / total_audio, total_audio, total_time)
