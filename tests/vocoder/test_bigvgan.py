@@ -30,12 +30,8 @@ FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "bigvgan_tiny"
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small models on a shared 2-core machine: one intra-op thread avoids OpenMP stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(single_torch_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

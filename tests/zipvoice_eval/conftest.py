@@ -85,9 +85,5 @@ def tiny_whisper_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small models on a shared 2-core machine: one intra-op thread avoids OpenMP stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(single_torch_thread):
     yield
-    torch.set_num_threads(threads)
