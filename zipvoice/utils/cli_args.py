@@ -111,6 +111,46 @@ def check_sentence_args(args) -> None:
             raise InputError(f"{flag} must be > 0, got {value}")
 
 
+def add_synthesis_arguments(p) -> None:
+    """Text frontend, inputs, outputs and sampling options shared by the PyTorch and ONNX CLIs."""
+    p.add_argument("--tokenizer", choices=("emilia", "espeak", "simple", "japanese"), default="emilia",
+                   help="text frontend matching the token table")
+    p.add_argument("--lang", default="en-us", help="espeak voice of the espeak tokenizer")
+    p.add_argument("--scheme", default="prosody",
+                   help="token scheme of the japanese tokenizer (prosody, hl, phone, kana); must match the token table")
+    p.add_argument("--test-list", default=None,
+                   help="TSV of {id}\\t{prompt_text}\\t{prompt_wav}\\t{text}; results go to --res-dir "
+                        "(default: single-sentence mode)")
+    p.add_argument("--prompt-wav", default=None, help="prompt audio (required without --test-list)")
+    p.add_argument("--prompt-text", default=None, help="transcript of the prompt audio (required without --test-list)")
+    p.add_argument("--text", default=None, help="text to synthesise (required without --test-list)")
+    p.add_argument("--res-dir", default="results", help="output directory in --test-list mode")
+    p.add_argument("--res-wav-path", default="result.wav",
+                   help="output file in single-sentence mode (its extension follows --output-format)")
+    p.add_argument("--output-format", choices=tuple(AUDIO_FORMATS), default=None,
+                   help="audio format of the results; default: the extension of --res-wav-path, "
+                        "else wav")
+    p.add_argument("--save-features", default=None,
+                   help="save the generated log-mel frames (T, 100) before the vocoder as .npy; "
+                        "a directory in --test-list mode ({id}.npy) (default: not saved)")
+    p.add_argument("--noise-file", default=None,
+                   help="initial noise (.npy, (T_total, 100): prompt + generated frames of each chunk "
+                        "in text order) instead of drawing it from --seed; single-sentence mode only "
+                        "(default: drawn from --seed)")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help="classifier-free guidance scale (default: 1.0 for zipvoice, 3.0 for zipvoice_distill)")
+    p.add_argument("--num-step", type=int, default=None,
+                   help="Euler steps (default: 16 for zipvoice, 8 for zipvoice_distill)")
+    p.add_argument("--feat-scale", type=float, default=0.1, help="model-space scale of the log-mel features")
+    p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor (>1 is faster)")
+    p.add_argument("--t-shift", type=float, default=0.5, help="time-grid shift of the sampler (<1: more steps near t=0)")
+    p.add_argument("--target-rms", type=float, default=0.1, help="prompts quieter than this RMS are raised to it")
+    p.add_argument("--raw-evaluation", type=str2bool, default=False,
+                   help="benchmark mode: no silence removal, punctuation or chunking (default: false)")
+    p.add_argument("--remove-long-sil", type=str2bool, default=False,
+                   help="also shorten long silences inside the output; edges are always trimmed (default: false)")
+
+
 def synthesize_items(items, args, synthesize, logger) -> None:
     """Run ``synthesize(prompt_wav, prompt_text, text)`` for each test-list item (or the single
     sentence, ``utt_id`` None), write the audio (and features with --save-features) where the
