@@ -69,6 +69,7 @@ from zipvoice.dataset import (
     DataOptions,
     TokenMapper,
     ZipVoiceDataset,
+    add_data_arguments,
     load_cuts,
     make_dev_dataloader,
     make_train_dataloader,
@@ -148,18 +149,7 @@ def get_parser() -> ArgumentParser:
     g.add_argument("--finetune", type=str2bool, default=False,
                    help="fine-tuning mode: constant learning rate, schedules start past their warm-up phase")
 
-    g = parser.add_argument_group("data")
-    g.add_argument("--train-manifest", type=Path, required=True, help="training CutSet (*.jsonl.gz, features stored)")
-    g.add_argument("--dev-manifest", type=Path, default=None, help="validation CutSet (no validation without it)")
-    g.add_argument("--max-duration", type=float, default=200, help="padded seconds of audio per batch")
-    g.add_argument("--quadratic-duration", type=float, default=None,
-                   help="a cut of d seconds costs d + d^2/Q toward --max-duration (lhotse; off by default)")
-    g.add_argument("--num-buckets", type=int, default=30, help="duration buckets of the sampler")
-    g.add_argument("--min-len", type=float, default=1.0, help="leave out training cuts shorter than this (s)")
-    g.add_argument("--max-len", type=float, default=30.0, help="leave out training cuts longer than this (s)")
-    g.add_argument("--num-workers", type=int, default=8, help="DataLoader worker processes")
-    g.add_argument("--drop-last", type=str2bool, default=True, help="drop the last partial batch of an epoch")
-    g.add_argument("--shuffle", type=str2bool, default=True, help="shuffle the training cuts every epoch")
+    add_data_arguments(parser)
 
     add_finetune_arguments(parser)
     return parser

@@ -8,6 +8,7 @@
 
 from zipvoice.dataset.datamodule import (
     DataOptions,
+    add_data_arguments,
     load_cuts,
     make_dev_dataloader,
     make_train_dataloader,
@@ -16,6 +17,7 @@ from zipvoice.dataset.datamodule import (
 from zipvoice.dataset.dataset import TokenMapper, ZipVoiceDataset
 
 __all__ = [
+    "add_data_arguments",
     "DataOptions",
     "TokenMapper",
     "ZipVoiceDataset",
