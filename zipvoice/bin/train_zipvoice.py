@@ -210,14 +210,30 @@ def setup_rank_logging(exp_dir: Path, rank: int, world_size: int) -> None:
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
 
 
-def describe_experiment(args, config: dict) -> None:
+def describe_experiment(args, config: dict, module: str = "zipvoice.bin.train_zipvoice") -> None:
     """model.json, tokens.txt and the command line, so the experiment dir describes itself."""
     (args.exp_dir / "model.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     if args.token_file.resolve() != (args.exp_dir / "tokens.txt").resolve():
         shutil.copyfile(args.token_file, args.exp_dir / "tokens.txt")
     with open(args.exp_dir / "train-commands.txt", "a", encoding="utf-8") as f:
         f.write(f"# {datetime.datetime.now().isoformat(timespec='seconds')}\n")
-        f.write(shlex.join([sys.executable, "-m", "zipvoice.bin.train_zipvoice", *sys.argv[1:]]) + "\n")
+        f.write(shlex.join([sys.executable, "-m", module, *sys.argv[1:]]) + "\n")
+
+
+def setup_rank(rank: int, world_size: int, args, local_rank: int | None, use_env: bool,
+               module: str = "zipvoice.bin.train_zipvoice") -> tuple[torch.device, int, dict]:
+    """Device, threads, process group, experiment dir and logging of one training process;
+    returns (device, local_rank, model config)."""
+    local_rank = rank if local_rank is None else local_rank
+    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    torch.set_num_threads(max(1, args.num_threads))
+    setup_dist(rank, world_size, args.master_port, device, use_env=use_env)
+    args.exp_dir.mkdir(parents=True, exist_ok=True)
+    setup_rank_logging(args.exp_dir, rank, world_size)
+    config = read_config(args.model_config)
+    if rank == 0:
+        describe_experiment(args, config, module)
+    return device, local_rank, config
 
 
 def make_optimizer(args, model: nn.Module, uses_adapters: bool = False) -> torch.optim.Optimizer:
@@ -275,15 +291,7 @@ def build_data(args, dataset: ZipVoiceDataset, world_size: int, rank: int):
 
 
 def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env: bool = False) -> None:
-    local_rank = rank if local_rank is None else local_rank
-    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    torch.set_num_threads(max(1, args.num_threads))
-    setup_dist(rank, world_size, args.master_port, device, use_env=use_env)
-    args.exp_dir.mkdir(parents=True, exist_ok=True)
-    setup_rank_logging(args.exp_dir, rank, world_size)
-    config = read_config(args.model_config)
-    if rank == 0:
-        describe_experiment(args, config)
+    device, local_rank, config = setup_rank(rank, world_size, args, local_rank, use_env)
     logger.info("device %s, world size %d, %d CPU threads", device, world_size, torch.get_num_threads())
 
     opts = FinetuneOptions.from_args(args)

@@ -32,12 +32,7 @@ zipvoice_distill --num-step 4``).
 from __future__ import annotations
 
 import copy
-import datetime
-import json
 import logging
-import shlex
-import shutil
-import sys
 from functools import partial
 from pathlib import Path
 
@@ -46,7 +41,7 @@ from torch import nn
 
 from shirabe.cli import ArgumentParser, InputError, run_main
 from shirabe.train.checkpoint import load_state_dict_file, safe_load
-from shirabe.train.dist import cleanup_dist, launch, setup_dist
+from shirabe.train.dist import cleanup_dist, launch
 from shirabe.train.loop import Trainer, new_training_params, num_parameters, set_batch_count
 from shirabe.train.lr_scheduler import FixedLRScheduler
 from shirabe.train.metrics import MetricsTracker, TensorBoard
@@ -54,7 +49,7 @@ from shirabe.train.optim import ScaledAdam, parameter_groups_with_lr_scale
 from shirabe.train.params import str2bool
 from shirabe.train.precision import MixedPrecision
 from shirabe.train.rng import seed_everything
-from zipvoice.bin.train_zipvoice import setup_rank_logging
+from zipvoice.bin.train_zipvoice import setup_rank
 from zipvoice.dataset import (
     DataOptions,
     TokenMapper,
@@ -188,25 +183,9 @@ class DistillTrainer(Trainer):
         return metrics
 
 
-def describe_experiment(args, config: dict) -> None:
-    (args.exp_dir / "model.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    if args.token_file.resolve() != (args.exp_dir / "tokens.txt").resolve():
-        shutil.copyfile(args.token_file, args.exp_dir / "tokens.txt")
-    with open(args.exp_dir / "train-commands.txt", "a", encoding="utf-8") as f:
-        f.write(f"# {datetime.datetime.now().isoformat(timespec='seconds')}\n")
-        f.write(shlex.join([sys.executable, "-m", "zipvoice.bin.train_zipvoice_distill", *sys.argv[1:]]) + "\n")
-
-
 def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env: bool = False) -> None:
-    local_rank = rank if local_rank is None else local_rank
-    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    torch.set_num_threads(max(1, args.num_threads))
-    setup_dist(rank, world_size, args.master_port, device, use_env=use_env)
-    args.exp_dir.mkdir(parents=True, exist_ok=True)
-    setup_rank_logging(args.exp_dir, rank, world_size)
-    config = read_config(args.model_config)
-    if rank == 0:
-        describe_experiment(args, config)
+    device, local_rank, config = setup_rank(rank, world_size, args, local_rank, use_env,
+                                            module="zipvoice.bin.train_zipvoice_distill")
     vocab_size, pad_id = vocab_info(args.token_file)
     seed_everything(args.seed)
     teacher, student = load_teacher_and_student(args, config, vocab_size, pad_id)
