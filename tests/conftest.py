@@ -22,13 +22,19 @@ def single_torch_thread():
 
 
 @pytest.fixture(scope="session")
-def speech_by_speaker(tmp_path_factory) -> dict[str, list[Path]]:
-    """A mini-corpus speech part (4 voices x 2 sentences), built once per session: {voice: [wav, wav]}."""
+def mini_speech(tmp_path_factory) -> Path:
+    """``speech/`` of a mini corpus (4 voices x 2 sentences: TSVs and wavs), built once per session."""
     out = tmp_path_factory.getbasetemp() / "mini_speech_corpus"
     subprocess.run([sys.executable, str(ROOT / "local" / "make_mini_corpus.py"), "--output-dir", str(out),
                     *SPEECH_CORPUS_ARGS], check=True, capture_output=True)
+    return out / "speech"
+
+
+@pytest.fixture(scope="session")
+def speech_by_speaker(mini_speech) -> dict[str, list[Path]]:
+    """The wavs of :func:`mini_speech` by voice: {voice: [wav, wav]}."""
     by_speaker: dict[str, list[Path]] = {}
-    for w in sorted((out / "speech" / "wavs").glob("*/*.wav")):
+    for w in sorted((mini_speech / "wavs").glob("*/*.wav")):
         by_speaker.setdefault(w.parent.name, []).append(w)
     assert len(by_speaker) == 4 and all(len(v) == 2 for v in by_speaker.values())
     return by_speaker

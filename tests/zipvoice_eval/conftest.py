@@ -1,28 +1,13 @@
-"""Fixtures of the evaluation tests: a small mini-corpus speech set and a tiny random-weight Whisper."""
+"""Fixtures of the evaluation tests: a tiny random-weight Whisper (the mini speech corpus is in tests/conftest.py)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-# The same arguments as tests/eval and tests/speaker: the builder skips a finished part,
-# so the corpus is built once per test session whichever directory runs first.
-CORPUS_ARGS = ["--parts", "speech", "--num-speakers", "4", "--sentences-per-speaker", "2", "--no-progress"]
 WHISPER_SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|ja|>", "<|transcribe|>", "<|translate|>",
                     "<|notimestamps|>"]
-
-
-@pytest.fixture(scope="session")
-def mini_speech(tmp_path_factory) -> Path:
-    """``speech/`` of a 4-speaker, 2-sentence mini corpus (train/dev/test TSVs and wavs)."""
-    out = tmp_path_factory.getbasetemp() / "mini_speech_corpus"
-    subprocess.run([sys.executable, str(ROOT / "local" / "make_mini_corpus.py"), "--output-dir", str(out), *CORPUS_ARGS],
-                   check=True, capture_output=True)
-    return out / "speech"
 
 
 def byte_level_alphabet() -> list[str]:
