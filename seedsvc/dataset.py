@@ -5,6 +5,13 @@ batches of random windows of ``segment_frames`` mel frames (whole utterances
 when shorter), each with a prompt of ``U(prompt_min, prompt_max)`` of its
 length: the prompt frames are given to the model as ``prompt_x`` and excluded
 from the loss, as in Seed-VC V2's training.
+
+With ``cross_prompt_prob`` > 0, that share of the windows takes its prompt from
+*another* cut of the same speaker (e.g. a re-pitched copy, see
+``seedsvc.bin.compute_features --pitch-shifts``): the prompt frames (and the style
+vector) come from that cut, the rest from the drawn one. The model then learns to
+follow the content and F0 of the frames it generates rather than copy the
+register of its prompt.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ def load_cut_arrays(cut, need=("mel", "f0", "style", "content")) -> dict[str, np
 
 class SegmentSampler:
     def __init__(self, cuts: CutSet, segment_frames: int = 400, batch_size: int = 8, prompt_min: float = 0.1,
-                 prompt_max: float = 0.5, seed: int = 0, need=("mel", "f0", "style", "content")):
+                 prompt_max: float = 0.5, seed: int = 0, need=("mel", "f0", "style", "content"),
+                 cross_prompt_prob: float = 0.0):
         self.cuts = list(cuts)
         if not self.cuts:
             raise InputError("no training cuts")
@@ -42,6 +50,13 @@ class SegmentSampler:
         self._cache: dict[str, dict[str, np.ndarray]] = {}
         weights = np.array([c.duration for c in self.cuts], dtype=np.float64)
         self.weights = weights / weights.sum()
+        if not 0.0 <= cross_prompt_prob <= 1.0:
+            raise InputError(f"cross_prompt_prob must be within [0, 1], got {cross_prompt_prob}")
+        self.cross_prompt_prob = cross_prompt_prob
+        by_speaker: dict[str, list[int]] = {}
+        for i, cut in enumerate(self.cuts):
+            by_speaker.setdefault(cut.supervisions[0].speaker if cut.supervisions else cut.id, []).append(i)
+        self.same_speaker = {i: [j for j in group if j != i] for group in by_speaker.values() for i in group}
 
     def arrays(self, i: int) -> dict[str, np.ndarray]:
         cut = self.cuts[i]
@@ -57,13 +72,23 @@ class SegmentSampler:
 
     def batch(self) -> dict[str, torch.Tensor]:
         idx = self.rng.choice(len(self.cuts), size=self.batch_size, p=self.weights)
-        items = []
+        items, prompt = [], []
         for i in idx:
-            a = self.arrays(int(i))
-            t = a["mel"].shape[0]
-            n = min(t, self.segment_frames)
-            start = int(self.rng.integers(0, t - n + 1))
-            items.append({k: (v[start : start + n] if k != "style" else v) for k, v in a.items()})
+            frac = self.rng.uniform(self.prompt_min, self.prompt_max)
+            others = self.same_speaker[int(i)]
+            if others and self.cross_prompt_prob and self.rng.random() < self.cross_prompt_prob:
+                b = self.arrays(others[int(self.rng.integers(len(others)))])
+                k = min(max(1, int(frac * self.segment_frames)), b["mel"].shape[0], self.segment_frames - 1)
+                head = self._crop(b, k)
+                tail = self._crop(self.arrays(int(i)), self.segment_frames - k)
+                items.append({key: (np.concatenate([head[key], tail[key]]) if key != "style" else head[key])
+                              for key in head})
+                prompt.append(k)
+            else:
+                item = self._crop(self.arrays(int(i)), self.segment_frames)
+                n = item["mel"].shape[0]
+                items.append(item)
+                prompt.append(min(int(frac * n), n - 1))
         lens = [it["mel"].shape[0] for it in items]
         t_max, b = max(lens), len(items)
         out = {"x_lens": torch.tensor(lens)}
@@ -73,20 +98,26 @@ class SegmentSampler:
         if "style" in self.need:
             out["style"] = torch.from_numpy(np.stack([it["style"] for it in items])).float()
         if "content" in self.need:
-            out["content"] = torch.zeros(b, t_max, items[0]["content"].shape[1])
+            c0 = items[0]["content"]  # (T,) int token ids, padded with 0, or (T, D) float features
+            out["content"] = (torch.zeros(b, t_max, dtype=torch.long) if np.issubdtype(c0.dtype, np.integer)
+                              else torch.zeros(b, t_max, c0.shape[1]))
         if "phone_ids" in self.need:
             out["phone_ids"] = torch.full((b, t_max), -100, dtype=torch.long)
-        prompt = []
         for j, it in enumerate(items):
             n = lens[j]
             out["mel"][j, :, :n] = torch.from_numpy(it["mel"]).t()
             if "f0" in out:
                 out["f0"][j, :n] = torch.from_numpy(it["f0"].astype(np.float32))
             if "content" in out:
-                out["content"][j, :n] = torch.from_numpy(it["content"].astype(np.float32))
+                out["content"][j, :n] = torch.from_numpy(it["content"]).to(out["content"].dtype)
             if "phone_ids" in out:
                 out["phone_ids"][j, :n] = torch.from_numpy(it["phone_ids"].astype(np.int64))
-            frac = self.rng.uniform(self.prompt_min, self.prompt_max)
-            prompt.append(min(int(frac * n), n - 1))
         out["prompt_lens"] = torch.tensor(prompt)
         return out
+
+    def _crop(self, a: dict[str, np.ndarray], frames: int) -> dict[str, np.ndarray]:
+        """A random window of at most ``frames`` frames of one cut's arrays."""
+        t = a["mel"].shape[0]
+        n = min(t, frames)
+        start = int(self.rng.integers(0, t - n + 1))
+        return {k: (v[start : start + n] if k != "style" else v) for k, v in a.items()}

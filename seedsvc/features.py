@@ -25,14 +25,16 @@ import torch
 from seedsvc.audio import FRAME_RATE, HOP, SAMPLE_RATE, mel_spectrogram
 from seedsvc.content.labels import frame_labels, read_timings
 from shirabe.audio import load_audio
+from shirabe.audio.world import repitch
 from shirabe.cli import InputError
-from shirabe.pitch import extract_f0, resample_f0
+from shirabe.pitch import extract_f0, resample_f0, shift_semitones
 
 logger = logging.getLogger(__name__)
 
 REQUIRED = ("utt_id", "speaker", "wav")
 SILENCE_PEAK = 1e-4
 F0_FILE_RATE = 100.0
+COPY_F0_RANGE = (100.0, 700.0)  # Hz: median sung F0 a re-pitched training copy may have
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,38 @@ def f0_at_mel_frames(f0_100: np.ndarray, num_frames: int) -> np.ndarray:
 
 
 def utterance_features(utt: Utterance, style_encoder, f0_method: str = "harvest", phone_table=None,
-                       rmvpe_model: str | None = None) -> dict[str, np.ndarray]:
+                       rmvpe_model: str | None = None, pitch_shift: float = 0.0,
+                       copy_f0_range: tuple[float, float] = COPY_F0_RANGE) -> dict[str, np.ndarray] | None:
+    """Features of one utterance; with ``pitch_shift`` (semitones) of its WORLD re-pitched copy.
+
+    The copy keeps the singer's spectral envelope and timing and has F0 × 2^(shift/12);
+    its 22.05 kHz audio is returned under ``"wav"``. A copy whose median voiced F0 would
+    fall outside ``copy_f0_range`` (Hz) is not made: None.
+    """
     wav = load_wav_22k(utt.wav)
+    f0 = utterance_f0(utt, wav, f0_method, rmvpe_model)
+    out = {}
+    if pitch_shift:
+        f0 = shift_semitones(f0, pitch_shift)
+        voiced = f0[f0 > 0]
+        if not voiced.size or not copy_f0_range[0] <= float(np.median(voiced)) <= copy_f0_range[1]:
+            return None
+        wav = repitch(wav, SAMPLE_RATE, pitch_shift, shift_semitones(f0, -pitch_shift), F0_FILE_RATE)
+        out["wav"] = wav
     mel = mel_spectrogram(torch.from_numpy(wav))[0]  # (80, T)
     t = mel.shape[1]
+    out.update({
+        "mel": mel.t().contiguous().numpy(),
+        "f0": f0_at_mel_frames(f0, t),
+        "style": style_encoder(wav, SAMPLE_RATE).numpy().astype(np.float32),
+    })
+    if utt.phones is not None and phone_table is not None:
+        out["phone_ids"] = frame_labels(read_timings(utt.phones), t, phone_table, SAMPLE_RATE, HOP)
+    return out
+
+
+def utterance_f0(utt: Utterance, wav: np.ndarray, f0_method: str, rmvpe_model: str | None) -> np.ndarray:
+    """The utterance's F0 at 100 frames/s: its ``f0`` file, else tracked on ``wav`` (22.05 kHz)."""
     if utt.f0 is not None:
         if not utt.f0.is_file():
             raise InputError(f"{utt.f0}: no such F0 file")
@@ -108,16 +138,8 @@ def utterance_features(utt: Utterance, style_encoder, f0_method: str = "harvest"
             raise InputError(f"{utt.f0}: not a readable .npy F0 track ({e})") from e
         if f0.ndim != 1:
             raise InputError(f"{utt.f0}: expected a 1-D F0 track, got shape {f0.shape}")
-    else:
-        f0 = extract_f0(wav, SAMPLE_RATE, method=f0_method, rmvpe_model_path=rmvpe_model)
-    out = {
-        "mel": mel.t().contiguous().numpy(),
-        "f0": f0_at_mel_frames(f0, t),
-        "style": style_encoder(wav, SAMPLE_RATE).numpy().astype(np.float32),
-    }
-    if utt.phones is not None and phone_table is not None:
-        out["phone_ids"] = frame_labels(read_timings(utt.phones), t, phone_table, SAMPLE_RATE, HOP)
-    return out
+        return np.asarray(f0, dtype=np.float64)
+    return np.asarray(extract_f0(wav, SAMPLE_RATE, method=f0_method, rmvpe_model_path=rmvpe_model), dtype=np.float64)
 
 
 def read_phone_table(path: str | Path) -> dict[str, int]:

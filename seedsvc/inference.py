@@ -76,7 +76,7 @@ class ConvertOptions:
 class Converter:
     def __init__(self, model_dir: str | Path, checkpoint: str | Path | None = None, content_extractor: str = "phone",
                  content_checkpoint=None, style_encoder: str = "campplus", style_checkpoint=None, vocoder_path=None,
-                 device: str = "cpu", trust: bool = False):
+                 device: str = "cpu", trust: bool = False, ssl_model=None):
         model_dir = Path(model_dir)
         cfg = read_config(model_dir / "config.yaml")
         ckpt = Path(checkpoint) if checkpoint else model_dir / "model.pth"
@@ -91,14 +91,35 @@ class Converter:
         limit = self.cfm.estimator.block_size - 2
         if self.inference_cfg["max_context_frames"] > limit:
             raise InputError(f"{model_dir}/config.yaml: max_context_frames exceeds the model's {limit} frames")
-        self.content = load_content_extractor(content_extractor, content_checkpoint, device)
-        lr_in = getattr(self.length_regulator, "content_in_proj", None)
-        if lr_in is not None and lr_in.in_features != self.content.dim:
-            raise InputError(f"{content_checkpoint}: gives {self.content.dim}-d content, the model takes "
-                             f"{lr_in.in_features}-d")
+        self.content = load_content_extractor(content_extractor, content_checkpoint, device, ssl_model)
+        self._check_content(model_dir, content_checkpoint)
         self.style = StyleEncoder(style_encoder, style_checkpoint, device)
         self.vocode, self.sample_rate = load_mel_vocoder(vocoder_path, trust=trust, device=device)
         self.device = device
+
+    def _check_content(self, model_dir: Path, content_checkpoint) -> None:
+        """The extractor's content must suit the length regulator (ids vs features, codebook, dim)."""
+        lr, ext = self.length_regulator, self.content
+        if lr.is_discrete != ext.discrete:
+            takes = "token ids (is_discrete: true)" if lr.is_discrete else "float features (is_discrete: false)"
+            gives = "token ids" if ext.discrete else "float features"
+            raise InputError(f"{content_checkpoint}: the '{ext.name}' extractor gives {gives}, the model in "
+                             f"{model_dir} takes {takes}")
+        if ext.discrete and ext.codebook_size > lr.embedding.num_embeddings:
+            raise InputError(f"{content_checkpoint}: gives ids of a {ext.codebook_size}-token codebook, the model "
+                             f"embeds {lr.embedding.num_embeddings}")
+        lr_in = getattr(lr, "content_in_proj", None)
+        if not ext.discrete and lr_in is not None and lr_in.in_features != ext.dim:
+            raise InputError(f"{content_checkpoint}: gives {ext.dim}-d content, the model takes "
+                             f"{lr_in.in_features}-d")
+
+    def _content(self, wav: np.ndarray, mel: torch.Tensor) -> torch.Tensor:
+        """Content of 22.05 kHz ``wav`` at its ``mel`` frames: (T, D) features or (T,) int64 ids."""
+        if hasattr(self.content, "from_mel"):
+            return self._fit(self.content.from_mel(mel), mel.shape[1])
+        if self.content.discrete:
+            return self._fit(self.content.extract(wav, SAMPLE_RATE, num_frames=mel.shape[1]), mel.shape[1])
+        return self._fit(self.content.extract(wav, SAMPLE_RATE), mel.shape[1])
 
     def _f0(self, wav: np.ndarray, opts: ConvertOptions, f0_100: np.ndarray | None = None) -> np.ndarray:
         if f0_100 is None:
@@ -120,10 +141,8 @@ class Converter:
         mel_ref = mel_spectrogram(torch.from_numpy(reference))[0]
         mel_src = mel_spectrogram(torch.from_numpy(source))[0]
         p, t_src = mel_ref.shape[1], mel_src.shape[1]
-        c_ref = self._fit(self.content.from_mel(mel_ref) if hasattr(self.content, "from_mel")
-                          else self.content.extract(reference, SAMPLE_RATE), p)
-        c_src = self._fit(self.content.from_mel(mel_src) if hasattr(self.content, "from_mel")
-                          else self.content.extract(source, SAMPLE_RATE), t_src)
+        c_ref = self._content(reference, mel_ref)
+        c_src = self._content(source, mel_src)
         style = self.style(reference, SAMPLE_RATE).to(self.device)[None]
         use_f0 = opts.use_f0 and self.cfm.estimator.has_f0
         f0_ref = f0_src = None

@@ -18,13 +18,15 @@ seed=0
 num_songs=6               # mini corpus: songs, each sung by every singer
 num_train_songs=4         #   the rest are test songs
 singers=sinsy_f001,hts_mei,hts_mei_low,kokoro_jm_kumo
+train_pitch_shifts=-12,12 # WORLD re-pitched copies of the training songs (semitones; '' = none)
 pairs=sinsy_f001:kokoro_jm_kumo:-12,kokoro_jm_kumo:hts_mei:12   # SOURCE:TARGET:SHIFT conversions
 max_source_seconds=10     # convert this long an excerpt of each test song (0: whole songs)
 model_config=conf/seedsvc_mini.yaml
 v2_checkpoint=            # released V2 cfm (cfm_small.pth); mini: trained in stage 3 (phase 0)
 v1_f0_checkpoint=         # V1 singing checkpoint with the F0 embedding; mini: a seeded random table
-content_extractor=phone   # phone (trained in stage 2) or astral (give --content-checkpoint)
+content_extractor=phone   # phone (trained in stage 2) or astral (give --content-checkpoint and --ssl-model)
 content_checkpoint=
+ssl_model=                # astral: local facebook/hubert-large-ll60k directory
 style_encoder=campplus    # campplus or melstats
 f0_method=harvest         # harvest, crepe or rmvpe (give --rmvpe-model)
 rmvpe_model=
@@ -46,6 +48,7 @@ help_message="Usage: $0 [options]
   --num-songs N                   mini corpus songs (default: $num_songs)
   --num-train-songs N             of which training songs (default: $num_train_songs)
   --singers LIST                  mini corpus singers (default: $singers)
+  --train-pitch-shifts LIST       re-pitched copies of the training songs, semitones (default: $train_pitch_shifts)
   --pairs LIST                    test conversions SRC:TGT:SHIFT (default: $pairs)
   --max-source-seconds S          excerpt of each test song to convert; 0 = whole (default: $max_source_seconds)
   --model-config FILE             model/training config (default: $model_config)
@@ -53,6 +56,7 @@ help_message="Usage: $0 [options]
   --v1-f0-checkpoint FILE         V1 singing checkpoint holding the 256x768 F0 embedding
   --content-extractor NAME        phone or astral (default: $content_extractor)
   --content-checkpoint FILE       weights of the content extractor (phone: trained in stage 2)
+  --ssl-model DIR                 astral: HuBERT directory (facebook/hubert-large-ll60k)
   --style-encoder NAME            campplus or melstats (default: $style_encoder)
   --f0-method NAME                harvest, crepe or rmvpe (default: $f0_method)
   --vocoder-path DIR              BigVGAN-v2 22 kHz (default: Griffin-Lim)
@@ -101,6 +105,8 @@ $phase2 && final_phase=2
 common_style=(--style-encoder "$style_encoder")
 f0_opts=(--f0-method "$f0_method")
 [ -n "$rmvpe_model" ] && f0_opts+=(--rmvpe-model "$rmvpe_model")
+content_opts=()
+[ "$content_extractor" = astral ] && [ -n "$ssl_model" ] && content_opts=(--ssl-model "$ssl_model")
 SECONDS=0
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
@@ -113,9 +119,11 @@ fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "Stage 1: features -> $feats"
   for part in train test; do
+    shifts=()
+    [ "$part" = train ] && shifts=("--pitch-shifts=$train_pitch_shifts")
     $train_cmd "$feats/log/features_$part.log" \
       python3 -m seedsvc.bin.compute_features --input "$corpus/$part.tsv" --output-dir "$feats" --name "$part" \
-        --phone-table "$corpus/phones.txt" "${common_style[@]}" "${f0_opts[@]}"
+        --phone-table "$corpus/phones.txt" "${common_style[@]}" "${f0_opts[@]}" "${shifts[@]}"
   done
   log "  $feats/cuts_{train,test}.jsonl.gz (${SECONDS}s)"
 fi
@@ -132,7 +140,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   for part in train test; do
     python3 -m seedsvc.bin.compute_content --cuts "$feats/cuts_$part.jsonl.gz" \
       --output "$feats/cuts_${part}_content.jsonl.gz" --content-extractor "$content_extractor" \
-      --content-checkpoint "$content_checkpoint"
+      --content-checkpoint "$content_checkpoint" "${content_opts[@]}"
   done
   log "  content features done (${SECONDS}s)"
 fi
@@ -188,7 +196,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
     $decode_cmd "$out/log/convert.log" \
       python3 -m seedsvc.bin.convert --jobs "$jobs" --output-dir "$out" \
         --model-dir "$exp_dir/${sys}_p${final_phase}" --content-extractor "$content_extractor" \
-        --content-checkpoint "$content_checkpoint" "${common_style[@]}" "${f0_opts[@]}" "${steps[@]}" "${voc[@]}"
+        --content-checkpoint "$content_checkpoint" "${content_opts[@]}" "${common_style[@]}" "${f0_opts[@]}" \
+        "${steps[@]}" "${voc[@]}"
     touch "$out/.done"
   done
   log "  conversions done (${SECONDS}s)"

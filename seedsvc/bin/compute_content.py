@@ -1,7 +1,14 @@
 """Add content features to SeedSVC cuts with a content extractor.
 
 Reads ``--cuts``, runs the extractor on each cut's audio and writes
-``--output`` with a ``content`` (T, D) array per cut at the mel frame rate.
+``--output`` with a ``content`` array per cut at the mel frame rate (as many frames
+as the cut's ``mel``), stored with lhotse's NumpyFilesWriter under
+``<output dir>/storage/content_<name>/``:
+
+* ``phone``: (T, D) float32 posteriors;
+* ``astral``: (T,) int64 token ids in [0, codebook size) (2048 for
+  ``bsq2048_light.pth``), from the cut's audio at its own sampling rate; needs
+  ``--ssl-model`` (a local ``facebook/hubert-large-ll60k`` directory).
 """
 
 from __future__ import annotations
@@ -27,13 +34,17 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--cuts", type=Path, required=True, help="input cuts (required)")
     p.add_argument("--output", type=Path, required=True, help="output cuts (required)")
     p.add_argument("--content-extractor", choices=EXTRACTORS, default="phone", help="content extractor")
-    p.add_argument("--content-checkpoint", required=True, help="the extractor's weights (required)")
+    p.add_argument("--content-checkpoint", required=True,
+                   help="the extractor's weights: phone classifier, or ASTRAL bsq2048_light.pth (required)")
+    p.add_argument("--ssl-model", type=Path, default=None,
+                   help="HuBERT directory (facebook/hubert-large-ll60k) for --content-extractor astral")
+    p.add_argument("--device", default="cpu", help="torch device for the extractor")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
 
 
 def fit_frames(x: np.ndarray, t: int) -> np.ndarray:
-    """Nearest-neighbour resampling of (N, D) to (t, D) frames."""
+    """Nearest-neighbour resampling of (N, ...) to (t, ...) frames."""
     if x.shape[0] == t:
         return x
     idx = np.minimum((np.arange(t) * x.shape[0] / t).astype(np.int64), x.shape[0] - 1)
@@ -48,7 +59,7 @@ def main(argv=None) -> int:
         return 0
     if not args.cuts.is_file():
         raise InputError(f"{args.cuts}: no such cuts file")
-    extractor = load_content_extractor(args.content_extractor, args.content_checkpoint)
+    extractor = load_content_extractor(args.content_extractor, args.content_checkpoint, args.device, args.ssl_model)
     cuts = CutSet.from_file(args.cuts)
     out = []
     storage = args.output.parent / "storage" / f"content_{args.output.name.split('.')[0]}"
@@ -56,15 +67,24 @@ def main(argv=None) -> int:
     with NumpyFilesWriter(storage) as writer:
         for cut in tqdm(cuts, desc="content", unit="utt"):
             mel = cut.load_custom("mel")
-            if isinstance(extractor, PhoneContentExtractor):
-                feats = extractor.from_mel(torch.from_numpy(mel).t()).numpy()
-            else:
-                feats = extractor.extract(cut.load_audio()[0], cut.sampling_rate).numpy()
-            feats = fit_frames(feats.astype(np.float32), mel.shape[0])
+            try:
+                if isinstance(extractor, PhoneContentExtractor):
+                    feats = extractor.from_mel(torch.from_numpy(mel).t()).numpy()
+                elif extractor.discrete:
+                    feats = extractor.extract(cut.load_audio()[0], cut.sampling_rate, num_frames=mel.shape[0]).numpy()
+                else:
+                    feats = extractor.extract(cut.load_audio()[0], cut.sampling_rate).numpy()
+            except InputError as e:
+                raise InputError(f"cut {cut.id}: {e}") from e
+            feats = fit_frames(feats.astype(np.int64 if extractor.discrete else np.float32), mel.shape[0])
             arr = writer.store_array(f"{cut.id}_content", feats, frame_shift=1.0 / FRAME_RATE, temporal_dim=0)
             out.append(cut.with_custom("content", arr))
     CutSet.from_cuts(out).to_file(args.output)
-    logger.info("wrote %s (%d cuts, content dim %d)", args.output, len(out), extractor.dim)
+    if extractor.discrete:
+        logger.info("wrote %s (%d cuts, content: (T,) int64 token ids, codebook %d)", args.output, len(out),
+                    extractor.codebook_size)
+    else:
+        logger.info("wrote %s (%d cuts, content dim %d)", args.output, len(out), extractor.dim)
     return 0
 
 

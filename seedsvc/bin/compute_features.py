@@ -5,20 +5,29 @@ f0, phones, song columns) and writes ``<output-dir>/cuts_<name>.jsonl.gz`` whose
 cuts carry the arrays (stored under ``<output-dir>/storage/<name>``). Rows whose
 audio is missing, unreadable, silent or too short are skipped and listed in
 ``<output-dir>/rejects_<name>.tsv``. Existing output is kept unless --overwrite.
+
+``--pitch-shifts -12,12`` adds, for every utterance, WORLD re-pitched copies
+(same singer, timbre and timing, F0 moved by that many semitones; audio under
+``storage/<name>/audio``) as cuts ``<utt_id>_ps<shift>`` of the same speaker, unless the copy's median F0
+would leave ``--copy-f0-range`` (a bass an octave lower, a soprano an octave higher). With
+``training.cross_prompt_prob`` they teach the model to sing outside the register
+of its prompt.
 """
 
 from __future__ import annotations
 
 import logging
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from lhotse.features.io import LilcomChunkyWriter, NumpyFilesWriter
 from tqdm import tqdm
 
-from seedsvc.audio import FRAME_RATE
-from seedsvc.features import read_list, read_phone_table, utterance_features
+from seedsvc.audio import FRAME_RATE, SAMPLE_RATE
+from seedsvc.features import COPY_F0_RANGE, read_list, read_phone_table, utterance_features
 from seedsvc.style import STYLE_ENCODERS, StyleEncoder
+from shirabe.audio import save_audio
 from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
 from shirabe.pitch import METHODS
 
@@ -35,9 +44,33 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--style-encoder", choices=STYLE_ENCODERS, default="campplus", help="style vector kind")
     p.add_argument("--style-checkpoint", default=None, help="CAM++ weights (default: the installed campplus_cn_common.bin)")
     p.add_argument("--phone-table", type=Path, default=None, help="phones.txt ('<phone> <id>') for phone labels")
+    p.add_argument("--pitch-shifts", type=parse_shifts, default=(),
+                   help="comma-separated semitone shifts of added re-pitched copies (e.g. -12,12; default none)")
+    p.add_argument("--copy-f0-range", type=parse_range, default=COPY_F0_RANGE,
+                   help="LOW,HIGH Hz: re-pitched copies whose median F0 falls outside are not made")
     p.add_argument("--overwrite", action="store_true", help="recompute even if the cuts file exists")
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p
+
+
+def parse_shifts(text: str) -> tuple[float, ...]:
+    try:
+        shifts = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ArgumentTypeError(f"expected comma-separated semitones, got '{text}'") from None
+    if any(s == 0 or abs(s) > 24 for s in shifts):
+        raise ArgumentTypeError(f"shifts must be non-zero and within ±24 semitones, got '{text}'")
+    return shifts
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ArgumentTypeError(f"expected LOW,HIGH in Hz, got '{text}'") from None
+    if not 0 < low < high:
+        raise ArgumentTypeError(f"expected 0 < LOW < HIGH, got '{text}'")
+    return low, high
 
 
 def main(argv=None) -> int:
@@ -54,35 +87,49 @@ def main(argv=None) -> int:
     style = StyleEncoder(args.style_encoder, args.style_checkpoint)
     storage = args.output_dir / "storage" / args.name
     storage.mkdir(parents=True, exist_ok=True)
-    cuts, rejects = [], []
+    cuts, rejects, skipped_copies = [], [], 0
+    shift = 1.0 / FRAME_RATE
     with LilcomChunkyWriter(storage / "mel") as mel_w, NumpyFilesWriter(storage / "arrays") as arr_w:
-        for utt in tqdm(utts, desc=f"features {args.name}", unit="utt"):
+        for utt, semitones in tqdm([(u, s) for u in utts for s in (0.0, *args.pitch_shifts)],
+                                   desc=f"features {args.name}", unit="utt"):
+            cut_id = utt.utt_id if not semitones else f"{utt.utt_id}_ps{semitones:+g}"
             try:
-                feats = utterance_features(utt, style, args.f0_method, table, args.rmvpe_model)
-                rec = Recording.from_file(utt.wav, recording_id=utt.utt_id)
+                feats = utterance_features(utt, style, args.f0_method, table, args.rmvpe_model, semitones,
+                                           args.copy_f0_range)
+                if feats is None:
+                    skipped_copies += 1
+                    continue
+                if "wav" in feats:
+                    wav_path = save_audio(storage / "audio" / f"{cut_id}.flac", feats["wav"], SAMPLE_RATE)
+                    rec = Recording.from_file(wav_path, recording_id=cut_id)
+                else:
+                    rec = Recording.from_file(utt.wav, recording_id=cut_id)
             except InputError as e:
-                rejects.append(f"{utt.utt_id}\t{e}")
-                logger.warning("skipping %s: %s", utt.utt_id, e)
+                rejects.append(f"{cut_id}\t{e}")
+                logger.warning("skipping %s: %s", cut_id, e)
                 continue
-            shift = 1.0 / FRAME_RATE
-            cut = MonoCut(id=utt.utt_id, start=0.0, duration=rec.duration, channel=0, recording=rec,
-                          supervisions=[SupervisionSegment(id=utt.utt_id, recording_id=utt.utt_id, start=0.0,
+            cut = MonoCut(id=cut_id, start=0.0, duration=rec.duration, channel=0, recording=rec,
+                          supervisions=[SupervisionSegment(id=cut_id, recording_id=cut_id, start=0.0,
                                                            duration=rec.duration, speaker=utt.speaker)])
-            cut = cut.with_custom("mel", mel_w.store_array(utt.utt_id, feats["mel"], frame_shift=shift, temporal_dim=0))
-            cut = cut.with_custom("f0", arr_w.store_array(f"{utt.utt_id}_f0", feats["f0"], frame_shift=shift,
+            cut = cut.with_custom("mel", mel_w.store_array(cut_id, feats["mel"], frame_shift=shift, temporal_dim=0))
+            cut = cut.with_custom("f0", arr_w.store_array(f"{cut_id}_f0", feats["f0"], frame_shift=shift,
                                                           temporal_dim=0))
-            cut = cut.with_custom("style", arr_w.store_array(f"{utt.utt_id}_style", feats["style"]))
+            cut = cut.with_custom("style", arr_w.store_array(f"{cut_id}_style", feats["style"]))
             if "phone_ids" in feats:
-                cut = cut.with_custom("phone_ids", arr_w.store_array(f"{utt.utt_id}_phones", feats["phone_ids"],
+                cut = cut.with_custom("phone_ids", arr_w.store_array(f"{cut_id}_phones", feats["phone_ids"],
                                                                      frame_shift=shift, temporal_dim=0))
             cut = cut.with_custom("song", utt.song)
+            if semitones:
+                cut = cut.with_custom("pitch_shift", semitones)
             cuts.append(cut)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / f"rejects_{args.name}.tsv").write_text("".join(r + "\n" for r in rejects), encoding="utf-8")
     if not cuts:
         raise InputError(f"{args.input}: every utterance was rejected (see rejects_{args.name}.tsv)")
     CutSet.from_cuts(cuts).to_file(out_cuts)
-    logger.info("wrote %s: %d cuts, %d rejected", out_cuts, len(cuts), len(rejects))
+    copies = sum(1 for c in cuts if c.custom.get("pitch_shift"))
+    logger.info("wrote %s: %d cuts (%d re-pitched copies; %d copies outside %g-%g Hz not made), %d rejected",
+                out_cuts, len(cuts), copies, skipped_copies, *args.copy_f0_range, len(rejects))
     return 0
 
 

@@ -50,7 +50,10 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--rmvpe-model", default=None, help="rmvpe.pt for --f0-method rmvpe")
     p.add_argument("--no-f0", action="store_true", help="do not condition on F0 (the model then acts as V2)")
     p.add_argument("--content-extractor", choices=EXTRACTORS, default="phone", help="content extractor")
-    p.add_argument("--content-checkpoint", required=True, help="content extractor weights (required)")
+    p.add_argument("--content-checkpoint", required=True,
+                   help="content extractor weights: phone classifier, or ASTRAL bsq2048_light.pth (required)")
+    p.add_argument("--ssl-model", type=Path, default=None,
+                   help="HuBERT directory (facebook/hubert-large-ll60k) for --content-extractor astral")
     p.add_argument("--style-encoder", choices=STYLE_ENCODERS, default="campplus", help="style vector kind")
     p.add_argument("--style-checkpoint", default=None, help="CAM++ weights (default: the installed file)")
     p.add_argument("--vocoder-path", default=None, help="BigVGAN-v2 22 kHz directory (default: Griffin-Lim)")
@@ -120,7 +123,8 @@ def main(argv=None) -> int:
                 if len(jobs) == 1:
                     raise InputError(f"{job[key]}: no such {key} file")
     conv = Converter(args.model_dir, args.checkpoint, args.content_extractor, args.content_checkpoint,
-                     args.style_encoder, args.style_checkpoint, args.vocoder_path, args.device, args.trust_checkpoint)
+                     args.style_encoder, args.style_checkpoint, args.vocoder_path, args.device, args.trust_checkpoint,
+                     ssl_model=args.ssl_model)
     if len(jobs) == 1:
         run_job(conv, jobs[0], args)
         return 0

@@ -19,6 +19,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 from lhotse import CutSet
@@ -78,11 +79,44 @@ def training_config(cfg: dict) -> dict:
     return out
 
 
-def content_dim_of(cuts: CutSet) -> int:
+def check_content(cuts: CutSet, lr_block: dict, config: Path) -> None:
+    """The cuts' content must suit the length regulator: token ids for ``is_discrete``, float features otherwise.
+
+    Checks the first cut (kind, shape, id range); sets ``in_channels`` of a
+    continuous regulator from its feature dim. Ids of every batch are checked in
+    the training loop (:func:`check_batch_ids`).
+    """
     cut = next(iter(cuts))
     if not cut.has_custom("content"):
         raise InputError(f"cut {cut.id} has no content features (run seedsvc.bin.compute_content)")
-    return int(cut.load_custom("content").shape[1])
+    c = np.asarray(cut.load_custom("content"))
+    integer = np.issubdtype(c.dtype, np.integer)
+    if lr_block.get("is_discrete", True):
+        if not integer or c.ndim != 1:
+            raise InputError(f"cut {cut.id}: content is {c.dtype} {list(c.shape)} features, but {config}: "
+                             "cfm_length_regulator.is_discrete is true and takes (T,) token ids "
+                             "(compute content with --content-extractor astral, or set is_discrete: false)")
+        check_batch_ids(torch.from_numpy(c), lr_block, config, f"cut {cut.id}")
+        return
+    if integer or c.ndim != 2:
+        raise InputError(f"cut {cut.id}: content is {c.dtype} {list(c.shape)} token ids, but {config}: "
+                         "cfm_length_regulator.is_discrete is false and takes (T, D) float features "
+                         "(set is_discrete: true and codebook_size, or use a continuous content extractor)")
+    dim = int(c.shape[1])
+    if lr_block.get("in_channels") not in (None, dim):
+        raise InputError(f"{config}: cfm_length_regulator.in_channels is {lr_block['in_channels']}, "
+                         f"the cuts' content has {dim} dims")
+    lr_block["in_channels"] = dim
+
+
+def check_batch_ids(ids: torch.Tensor, lr_block: dict, config: Path, where: str) -> None:
+    """Token ids must be integers in [0, cfm_length_regulator.codebook_size)."""
+    n = int(lr_block.get("codebook_size", 2048))
+    if ids.is_floating_point():
+        raise InputError(f"{where}: content is float features, {config} takes token ids (is_discrete: true)")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= n):
+        raise InputError(f"{where}: content ids span [{int(ids.min())}, {int(ids.max())}], outside {config}'s "
+                         f"cfm_length_regulator.codebook_size {n}")
 
 
 def net_state(cfm, lr_mod) -> dict:
@@ -113,12 +147,8 @@ def main(argv=None) -> int:
         raise InputError(f"{args.cuts}: no such cuts file")
     cuts = CutSet.from_file(args.cuts)
     lr_block = cfg["cfm_length_regulator"]
-    if not lr_block.get("is_discrete", True):
-        dim = content_dim_of(cuts)
-        if lr_block.get("in_channels") not in (None, dim):
-            raise InputError(f"{args.config}: cfm_length_regulator.in_channels is {lr_block['in_channels']}, "
-                             f"the cuts' content has {dim} dims")
-        lr_block["in_channels"] = dim
+    check_content(cuts, lr_block, args.config)
+    discrete = bool(lr_block.get("is_discrete", True))
     if not use_f0:
         cfg["f0"] = {**(cfg.get("f0") or {}), "enabled": False}
     (exp / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
@@ -158,7 +188,8 @@ def main(argv=None) -> int:
     scheduler = Eden(optimizer, lr_batches=max(num_steps, 1) * 2, lr_epochs=1e9,
                      warmup_batches=float(pcfg.get("warmup", 100)), warmup_start=0.05)
     sampler = SegmentSampler(cuts, int(tcfg["segment_frames"]), batch_size, float(tcfg["prompt_min"]),
-                             float(tcfg["prompt_max"]), seed=args.seed)
+                             float(tcfg["prompt_max"]), seed=args.seed,
+                             cross_prompt_prob=float(pcfg.get("cross_prompt_prob", tcfg.get("cross_prompt_prob", 0.0))))
     step = 0
     latest = find_checkpoints(exp)
     if latest:
@@ -181,7 +212,10 @@ def main(argv=None) -> int:
     bar = tqdm(total=num_steps, initial=step, desc=f"phase {args.phase}", unit="step")
     running = 0.0
     while step < num_steps:
-        batch = {k: v.to(device) for k, v in sampler.batch().items()}
+        batch = sampler.batch()
+        if discrete:
+            check_batch_ids(batch["content"], lr_block, args.config, str(args.cuts))
+        batch = {k: v.to(device) for k, v in batch.items()}
         mu, _ = lr_mod(batch["content"], batch["x_lens"])
         loss = cfm(batch["mel"], batch["x_lens"], batch["prompt_lens"], mu, batch["style"],
                    f0=batch["f0"] if use_f0 else None)

@@ -1,17 +1,27 @@
 """Content extractors: what is sung, as frame-level features for the length regulator.
 
-Every extractor has ``name``, ``dim`` and ``extract(wav, sr) -> (T, dim)`` float32
-features at the mel frame rate of :mod:`seedsvc.audio` (``len(wav_22k) // 256``
-frames), so prompt and source features can be concatenated directly.
+Every extractor has ``name``, ``dim``, ``discrete`` and ``extract(wav, sr)`` giving
+content at the mel frame rate of :mod:`seedsvc.audio` (``len(wav_22k) // 256``
+frames, ``wav`` at its true rate ``sr``), so prompt and source content can be
+concatenated directly:
+
+* continuous extractors (``discrete = False``): ``(T, dim)`` float32 features,
+  for a length regulator with ``is_discrete: false`` (``content_in_proj`` takes
+  ``dim``);
+* discrete extractors (``discrete = True``): ``(T,)`` int64 token ids in
+  ``[0, codebook_size)``, for a length regulator with ``is_discrete: true`` whose
+  ``codebook_size`` is at least as large; ``dim`` is the codebook size.
 
 Extractors (``--content-extractor``):
 
 * ``phone``: the small phone classifier of :mod:`seedsvc.content.phone_classifier`,
   trained by ``seedsvc.bin.train_content`` on corpora with known phone timings
   (the mini corpus); its posteriors are the content.
-* ``astral``: reserved for an ASTRAL-quantization-compatible extractor (HuBERT + BSQ,
-  as Seed-VC V2 uses) loading user checkpoints; not implemented yet, asking for it
-  is a one-line error.
+* ``astral``: Seed-VC V2's own content, ASTRAL quantization's wide tokens
+  (:mod:`seedsvc.content.astral`): a local ``facebook/hubert-large-ll60k`` directory
+  (``ssl_model``, truncated to 18 layers) and the ``bsq2048_light.pth`` weights
+  (``checkpoint``; ConvNeXt-V2 encoder + binary spherical quantizer) give one of
+  2048 ids per frame.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ EXTRACTORS = ("phone", "astral")
 class ContentExtractor:
     name = "base"
     dim = 0
+    discrete = False
+    codebook_size = 0
 
     def extract(self, wav: np.ndarray, sr: int) -> torch.Tensor:
         raise NotImplementedError
@@ -56,7 +68,9 @@ class PhoneContentExtractor(ContentExtractor):
         return self.from_mel(mel_spectrogram(torch.from_numpy(wav))[0])
 
 
-def load_content_extractor(name: str, checkpoint: str | Path | None, device="cpu") -> ContentExtractor:
+def load_content_extractor(name: str, checkpoint: str | Path | None, device="cpu",
+                           ssl_model: str | Path | None = None) -> ContentExtractor:
+    """``checkpoint``: the extractor's weights; ``ssl_model``: the HuBERT directory (``astral`` only)."""
     if name not in EXTRACTORS:
         raise InputError(f"unknown content extractor '{name}' (choose: {', '.join(EXTRACTORS)})")
     if checkpoint is None:
@@ -64,7 +78,9 @@ def load_content_extractor(name: str, checkpoint: str | Path | None, device="cpu
     if name == "phone":
         model, phones = load_phone_classifier(checkpoint)
         return PhoneContentExtractor(model, phones, device)
-    raise InputError("the 'astral' content extractor is not implemented yet (use --content-extractor phone)")
+    from seedsvc.content.astral import load_astral_extractor
+
+    return load_astral_extractor(checkpoint, ssl_model, device)
 
 
 __all__ = ["EXTRACTORS", "ContentExtractor", "PhoneContentExtractor", "load_content_extractor"]

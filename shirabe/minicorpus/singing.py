@@ -31,9 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from shirabe.audio import resample
+from shirabe.audio import resample, world
 from shirabe.audio.silence import remove_silence
-from shirabe.minicorpus import world
 from shirabe.minicorpus.musicxml import write_musicxml
 from shirabe.minicorpus.score import Note, Song
 from shirabe.minicorpus.voices import engine_lock, hts_tts, kokoro_tts, sinsy_sing

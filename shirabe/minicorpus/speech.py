@@ -31,6 +31,7 @@ import numpy as np
 from shirabe.audio import resample, save_audio
 from shirabe.audio.loudness import rms
 from shirabe.audio.silence import remove_silence
+from shirabe.audio.world import transform_voice
 from shirabe.minicorpus.config import CorpusConfig
 from shirabe.minicorpus.files import write_text
 from shirabe.minicorpus.jobs import WORKERS
@@ -44,7 +45,6 @@ from shirabe.minicorpus.voices import (
     set_kokoro_cache,
     set_kokoro_threads,
 )
-from shirabe.minicorpus.world import transform_voice
 
 logger = logging.getLogger(__name__)
 

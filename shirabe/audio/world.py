@@ -1,9 +1,10 @@
-"""WORLD vocoder helpers used to make new voices and to re-pitch speech.
+"""WORLD vocoder helpers: new voices, re-pitched speech and singing.
 
 ``analyze`` splits a waveform into F0, spectral envelope and aperiodicity;
 ``synthesize`` puts them back together. Voices are made distinct by moving the
 spectral envelope along the frequency axis (``warp_formants``: a ratio above 1
-raises formants, as for a shorter vocal tract) and by scaling F0.
+raises formants, as for a shorter vocal tract) and by scaling F0; ``repitch``
+moves a recording to another register with its timbre and timing kept.
 """
 
 from __future__ import annotations
@@ -92,3 +93,25 @@ def transform_voice(
     if formant_ratio != 1.0:
         sp = warp_formants(sp, formant_ratio)
     return synthesize(f0 * semitones_to_ratio(pitch_semitones), sp, ap, sr)
+
+
+def repitch(wav: np.ndarray, sr: int, semitones: float, f0: np.ndarray | None = None,
+            f0_rate: float = 100.0) -> np.ndarray:
+    """``wav`` sung ``semitones`` higher with the same spectral envelope (timbre) and timing.
+
+    ``f0`` is the F0 track (Hz, 0 = unvoiced) at ``f0_rate`` frames/s when known (it
+    then also drives the envelope analysis, which is faster and free of tracking
+    errors); otherwise harvest tracks it. The output has ``len(wav)`` samples.
+    """
+    x = np.ascontiguousarray(wav, dtype=np.float64)
+    if f0 is None:
+        f0, sp, ap = analyze(x, sr)
+        period = FRAME_PERIOD_MS
+    else:
+        f0 = np.ascontiguousarray(f0, dtype=np.float64)
+        t = np.arange(f0.size, dtype=np.float64) / f0_rate
+        sp = pyworld.cheaptrick(x, f0, t, sr)
+        ap = pyworld.d4c(x, f0, t, sr)
+        period = 1000.0 / f0_rate
+    y = synthesize(f0 * semitones_to_ratio(semitones), sp, ap, sr, period)
+    return np.pad(y, (0, max(0, x.size - y.size)))[: x.size]
