@@ -214,9 +214,10 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     cat "$exp_dir/results.md"
     echo
     echo "Systems: f0 = V2 base + F0 cross-attention (phase ${final_phase}); no_f0 = the same recipe with --no-f0"
-    echo "(the DiT fine-tuned for the same number of steps, no F0 input). F0 reference: the score's F0 times"
-    echo "2^(shift/12); the outputs' F0 is tracked with $f0_method. MCD only for the shifted conversions (their"
-    echo "target-singer rendition is the parallel ground truth). Vocoder: ${vocoder_path:-Griffin-Lim}."
+    echo "(the DiT fine-tuned for the same number of steps, no F0 input). F0 reference: the F0 the source"
+    echo "was sung on (the score in the source singer's octave) times 2^(shift/12); the outputs' F0 is tracked"
+    echo "with $f0_method. MCD only for the shifted conversions (their target-singer rendition is the parallel"
+    echo "ground truth). Vocoder: ${vocoder_path:-Griffin-Lim}."
     echo
     echo "Run: $(date '+%Y-%m-%d %H:%M'), $cmdline: stages $stage..$stop_stage took ${SECONDS}s on $(nproc) CPUs."
   } > "$results"
