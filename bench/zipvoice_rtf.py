@@ -227,7 +227,7 @@ def render(rows, args, inputs, params: dict, profile_lines: list[str]) -> str:
         "vocoder.onnx); `onnx-int8`: the same with the dynamic-int8 text encoder and decoder (vocoder in fp32). "
         f"Median of {args.repeats} run(s) after one warm-up. RTF = time / generated audio duration.",
         "",
-        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs (shared with other jobs); torch {torch.__version__}, "
+        f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs; torch {torch.__version__}, "
         f"onnxruntime {ort_version()}; {datetime.date.today().isoformat()}.",
         "",
         "| model | steps | backend | threads | audio (s) | sampling (s) | sampling CPU (s) | vocoder (s) "

@@ -43,6 +43,42 @@ from shirabe.text.phonemes import MORA_FINAL, PAUSE, SILENCE
 logger = logging.getLogger(__name__)
 
 
+def _single_threaded_reading_model() -> bool:
+    """Re-open pyopenjtalk-plus's small ONNX reading model (何: ナニ/ナン) on one thread.
+
+    pyopenjtalk-plus opens it at import with onnxruntime's defaults: a thread pool
+    as wide as the machine whose workers spin after every tiny call, so one
+    tokenising process kept a second core busy for nothing (process CPU time twice
+    the wall time) and N processes fought over the cores. One thread without
+    spinning gives the same labels at the same speed for half the CPU. Returns
+    whether the sessions were replaced (False where the module has no such model).
+    """
+    try:
+        import onnxruntime
+        from pyopenjtalk.yomi_model import nani_predict
+    except ImportError:
+        return False
+    names = ("enc_session", "model_session")
+    files = {"enc_session": "nani_enc.onnx", "model_session": "nani_model.onnx"}
+    model_dir = getattr(nani_predict, "MODEL_DIR", None)
+    if model_dir is None or any(getattr(nani_predict, n, None) is None for n in names):
+        return False
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    for name in names:
+        path = Path(model_dir) / files[name]
+        if not path.is_file():
+            return False
+        setattr(nani_predict, name, onnxruntime.InferenceSession(str(path), options,
+                                                                 providers=["CPUExecutionProvider"]))
+    return True
+
+
+_single_threaded_reading_model()
+
+
 class NoPronunciationError(TextError):
     """The text has nothing OpenJTalk can pronounce (empty, only punctuation, ...)."""
 

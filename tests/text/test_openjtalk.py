@@ -106,3 +106,28 @@ def test_bad_user_dict(tmp_path):
     bad.write_text("this is not,a dictionary\n", encoding="utf-8")
     with pytest.raises(UserDictError):
         JapaneseFrontend(user_dict=bad, cache_dir=tmp_path / "cache")
+
+
+def test_reading_model_runs_on_one_thread_with_the_same_readings():
+    """The 何 reading model is re-opened single-threaded; its readings equal a default session's."""
+    import onnxruntime
+    import pyopenjtalk
+    from pyopenjtalk.yomi_model import nani_predict
+
+    import shirabe.text.openjtalk  # noqa: F401  (re-opens the sessions at import)
+
+    for session in (nani_predict.enc_session, nani_predict.model_session):
+        assert session.get_session_options().intra_op_num_threads == 1
+    texts = ["何人いますか", "何を食べますか", "何時ですか", "何でもない", "これは何", "何の話"]
+    ours = [pyopenjtalk.g2p(t, kana=True) for t in texts]
+    saved = nani_predict.enc_session, nani_predict.model_session
+    try:
+        nani_predict.enc_session = onnxruntime.InferenceSession(str(nani_predict.MODEL_DIR / "nani_enc.onnx"),
+                                                                providers=["CPUExecutionProvider"])
+        nani_predict.model_session = onnxruntime.InferenceSession(str(nani_predict.MODEL_DIR / "nani_model.onnx"),
+                                                                  providers=["CPUExecutionProvider"])
+        default = [pyopenjtalk.g2p(t, kana=True) for t in texts]
+    finally:
+        nani_predict.enc_session, nani_predict.model_session = saved
+    assert ours == default
+    assert ours[0].startswith("ナン") and ours[1].startswith("ナニ")
