@@ -188,3 +188,40 @@ def test_export_argument_errors(tmp_path, capsys, extra, message):
     assert code == 2
     assert message in one_error_line(err)
     assert not (tmp_path / "o").exists()
+
+
+def test_export_cli_writes_unity_sentis_graphs(unity_dirs, tmp_path):
+    """``--unity-sentis 1`` from the command line: audited fixed-shape graphs equal to the library export's."""
+    import onnx
+    import onnxruntime as ort
+    from zipvoice_onnx_testlib import UNITY_FRAMES, UNITY_TOKENS
+
+    from shirabe.export.audit import audit_graph
+
+    out = tmp_path / "unity"
+    with pytest.raises(SystemExit) as e:
+        run_main(onnx_export.main, ["--model-dir", str(ZIPVOICE_TINY), "--onnx-model-dir", str(out),
+                                    "--unity-sentis", "1", "--fm-seq-len", str(UNITY_FRAMES),
+                                    "--token-seq-len", str(UNITY_TOKENS), "--vocoder-path", str(VOCOS_TINY)])
+    assert e.value.code == 0
+    rng = np.random.default_rng(0)
+    for name in ("text_encoder.onnx", "fm_decoder.onnx", "vocoder.onnx"):
+        path = out / name
+        report = audit_graph(path)
+        assert report.ok, report.problems()
+        assert "If" not in report.op_counts
+        meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        assert meta["unity_sentis"] == "1" and meta["fm_seq_len"] == str(UNITY_FRAMES)
+        ours = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        ref = ort.InferenceSession(str(unity_dirs["zipvoice"] / name), providers=["CPUExecutionProvider"])
+        feeds = {}
+        for inp in ours.get_inputs():
+            assert all(isinstance(d, int) and d > 0 for d in inp.shape), (name, inp.name, inp.shape)
+            if "int64" in inp.type:
+                feeds[inp.name] = rng.integers(0, 2, size=inp.shape).astype(np.int64)
+            elif "bool" in inp.type:
+                feeds[inp.name] = np.ones(inp.shape, dtype=bool)
+            else:
+                feeds[inp.name] = rng.standard_normal(inp.shape).astype(np.float32)
+        for a, b in zip(ours.run(None, feeds), ref.run(None, feeds), strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=TOLERANCE)
