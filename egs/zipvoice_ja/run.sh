@@ -108,7 +108,8 @@ Stages:
   7 onnx          -> \$exp_dir/onnx/{text_encoder,fm_decoder}[_int8].onnx (+ vocoder.onnx with --vocoder-path);
                      stage 6's test list synthesised with onnxruntime (int8) in \$exp_dir/infer_onnx/
   8 evaluate      -> \$exp_dir/infer/<model>/metrics.json; table in \$results_md
-  9-12 distil     -> \$exp_dir/distill/{first,second}/ (ZipVoiceDistill); dev losses in \$results_md
+  9-12 distil     -> \$exp_dir/distill/{first,second}/ (ZipVoiceDistill, local/run_distill.sh);
+                     dev losses of teacher and student in \$results_md
   20 study        -> local/run_study.sh: pretrain, fine-tune with every strategy, evaluate;
                      \$results_md, exp/report/index.html (20 is run alone: ./run.sh --stage 20)"
 
@@ -285,34 +286,14 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
     --system "$(basename "$exp_dir")/$avg_name" --results-md "$results_md" ${asr_model_dir:+--asr-model-dir "$asr_model_dir"}
 fi
 
-distill=$exp_dir/distill
-d1_avg=iter-$distill_iters-avg-$distill_avg.pt; d2_avg=iter-$distill2_iters-avg-$distill_avg.pt
-distill_run() {  # distill_run STAGE TEACHER ITERS LR: train_zipvoice_distill, then average
-  py -m zipvoice.bin.train_zipvoice_distill --distill-stage "$1" --teacher-model "$2" --exp-dir "$distill/$1" \
+if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 9 ]; then
+  log "Stages 9-12: distillation of $model_dir/$checkpoint -> $exp_dir/distill (local/run_distill.sh)"
+  local/run_distill.sh --stage "$(( stage > 9 ? stage : 9 ))" --stop-stage "$(( stop_stage < 12 ? stop_stage : 12 ))" \
+    --teacher "$model_dir/$checkpoint" --distill-dir "$exp_dir/distill" \
     --train-manifest "$fbank/${dataset}_cuts_train_tokens.jsonl.gz" --dev-manifest "$fbank/${dataset}_cuts_dev_tokens.jsonl.gz" \
-    --num-iters "$3" --base-lr "$4" --save-every-n $(( $3 / (distill_avg + 1) > 0 ? $3 / (distill_avg + 1) : 1 )) \
+    --iters "$distill_iters" --iters2 "$distill2_iters" --lr "$distill_lr" --lr2 "$distill2_lr" --avg "$distill_avg" \
     --max-duration "$max_duration" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
-    --average-period 1 --drop-last 0 --world-size "$world_size" --use-fp16 "$([ "$use_fp16" = true ] && echo 1 || echo 0)"
-  py -m zipvoice.bin.generate_averaged_model --exp-dir "$distill/$1" --iter "$3" --avg "$distill_avg"
-}
-if [ "$stage" -le 10 ] && [ "$stop_stage" -ge 9 ]; then
-  log "Stages 9-10: first distillation stage from $model_dir/$checkpoint -> $distill/first/$d1_avg"
-  distill_run first "$model_dir/$checkpoint" "$distill_iters" "$distill_lr"
-fi
-if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 11 ]; then
-  log "Stages 11-12: second distillation stage -> $distill/second/$d2_avg; dev losses -> $results_md"
-  distill_run second "$distill/first/$d1_avg" "$distill2_iters" "$distill2_lr"
-  dev=$fbank/${dataset}_cuts_dev_tokens.jsonl.gz
-  for n in 16 4; do  # the teacher at its usual and at the student's number of steps
-    py -m zipvoice.bin.compute_dev_loss --model-dir "$model_dir" --checkpoint-name "$checkpoint" --dev-manifest "$dev" \
-      --num-step $n --label "teacher (zipvoice)" --out "$distill/dev_teacher$n.json" > /dev/null
-  done
-  for n in 4 8; do
-    py -m zipvoice.bin.compute_dev_loss --model-dir "$distill/second" --checkpoint-name "$d2_avg" --dev-manifest "$dev" \
-      --model-name zipvoice_distill --num-step $n --label "distilled" --out "$distill/dev_student$n.json" > /dev/null
-  done
-  py local/distill_table.py --results-md "$results_md" --key "distill:$exp_dir" \
-    "$distill/dev_teacher16.json" "$distill/dev_student4.json" "$distill/dev_student8.json" "$distill/dev_teacher4.json"
+    --world-size "$world_size" --use-fp16 "$use_fp16" --results-md "$results_md" --key "distill:$exp_dir"
 fi
 
 if [ "$stage" -le 20 ] && [ "$stop_stage" -ge 20 ]; then

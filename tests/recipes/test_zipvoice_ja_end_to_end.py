@@ -113,3 +113,27 @@ def test_lora_fine_tuning_of_a_released_model(recipe_run, tmp_path):
     assert not any("lora_" in k for k in model.state_dict())
     assert model.embed.weight.shape[0] == len(tokens)
     assert len(list((tmp_path / "exp" / "infer" / "epoch-3-avg-1").glob("*.wav"))) >= 1
+
+
+def test_distillation_stages_write_a_student_and_the_comparison(recipe_run):
+    """Stages 9-12 (local/run_distill.sh) on the averaged model: both stages, averaging, dev-loss table."""
+    from zipvoice.models.zipvoice_distill import ZipVoiceDistill
+
+    root, r = recipe_run
+    assert r.returncode == 0
+    results = root / "RESULTS.md"
+    args = ["--stage", 9, "--stop-stage", 12, "--data-dir", root / "data", "--exp-dir", root / "exp",
+            "--num-epochs", 6, "--avg", 2, "--max-duration", 5, "--distill-iters", 4, "--distill2-iters", 2,
+            "--distill-avg", 1, "--results-md", results]
+    out = subprocess.run(["./run.sh", *map(str, args)], cwd=RECIPE, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    distill = root / "exp" / "distill"
+    assert (distill / "first" / "iter-4-avg-1.pt").is_file()
+    student = load_model(distill / "second", "iter-2-avg-1.pt", model_name="zipvoice_distill")
+    assert isinstance(student, ZipVoiceDistill)
+    table = results.read_text(encoding="utf-8")
+    rows = [ln for ln in table.splitlines() if ln.startswith(("| teacher", "| distilled"))]
+    assert len(rows) == 4 and f"distill:{root / 'exp'}" in table
+    losses = [float(ln.split("|")[4]) for ln in rows]
+    assert all(np.isfinite(losses)) and all(v > 0 for v in losses)
