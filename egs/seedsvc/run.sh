@@ -139,13 +139,13 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   fi
   for part in train test; do
     python3 -m seedsvc.bin.compute_content --cuts "$feats/cuts_$part.jsonl.gz" \
-      --output "$feats/cuts_${part}_content.jsonl.gz" --content-extractor "$content_extractor" \
+      --output "$feats/cuts_${part}_${content_extractor}.jsonl.gz" --content-extractor "$content_extractor" \
       --content-checkpoint "$content_checkpoint" "${content_opts[@]}"
   done
   log "  content features done (${SECONDS}s)"
 fi
 
-train_cuts=$feats/cuts_train_content.jsonl.gz
+train_cuts=$feats/cuts_train_${content_extractor}.jsonl.gz
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   if [ -z "$v2_checkpoint" ]; then
     log "Stage 3a: phase 0, a V2 base model -> $base_dir"
