@@ -62,9 +62,14 @@ def train_adapters(tmp_path, opts, vocab=46, token_file=None, steps=4):
     return model.eval(), ckpt
 
 
+ACTIVATION_LINEAR_TARGETS = "feed_forward1.out_proj,conv_module1.out_proj,self_attn1.in_proj"
+
+
+@pytest.mark.parametrize("targets", [None, ACTIVATION_LINEAR_TARGETS], ids=["default", "activation_linear"])
 @pytest.mark.parametrize("use_dora", [False, True], ids=["lora", "dora"])
-def test_merge_gives_the_adapted_outputs(tmp_path, use_dora):
-    opts = FinetuneOptions(use_lora=True, use_dora=use_dora, lora_rank=4, lora_alpha=8)
+def test_merge_gives_the_adapted_outputs(tmp_path, use_dora, targets):
+    opts = FinetuneOptions(use_lora=True, use_dora=use_dora, lora_rank=4, lora_alpha=8,
+                           **({"lora_target_modules": targets} if targets else {}))
     adapted, ckpt = train_adapters(tmp_path, opts)
     v_adapted = velocity(adapted)
     base = load_model(FIXTURE)

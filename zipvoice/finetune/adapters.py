@@ -1,6 +1,7 @@
 """LoRA / DoRA adapters on ZipVoice through peft, adapter-only checkpoints, merging.
 
-Adapters go on ``nn.Linear`` modules of the flow-matching decoder whose name
+Adapters go on ``nn.Linear`` and ``ActivationDropoutAndLinear`` modules (see
+:mod:`zipvoice.finetune.lora_layers`) of the flow-matching decoder whose name
 (inside ``fm_decoder``) equals or ends with one of
 ``FinetuneOptions.lora_target_modules``. Adapter checkpoints hold only the
 adapter tensors (``...lora_A.default.weight``, ``...lora_B.default.weight``, for
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -21,6 +23,7 @@ from torch import nn
 from shirabe.cli import InputError
 from shirabe.train.checkpoint import safe_load, strip_module_prefix
 from zipvoice.finetune.options import ADAPTER_MODES, FinetuneOptions
+from zipvoice.models.scaling import ActivationDropoutAndLinear
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,7 @@ PEFT_PREFIX = "base_model.model."
 ADAPTER_KEY_MARK = "lora_"
 EMBED_KEY = "embed.weight"
 DEFAULT_EXAMPLES = ("self_attn1.in_proj", "feed_forward2.in_proj", "nonlin_attention.out_proj")
+ADAPTABLE = (nn.Linear, ActivationDropoutAndLinear)  # the latter through zipvoice.finetune.lora_layers
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -50,10 +54,11 @@ def base_zipvoice(model: nn.Module) -> nn.Module:
 
 
 def resolve_lora_targets(model: nn.Module, patterns) -> list[str]:
-    """Full module names (``fm_decoder....``) of the ``nn.Linear`` layers the patterns name.
+    """Full module names (``fm_decoder....``) of the adaptable layers the patterns name.
 
-    Raises :class:`InputError` for a pattern that names no module, or only modules
-    that are not ``nn.Linear`` (peft cannot adapt them).
+    Adaptable: ``nn.Linear`` and ``ActivationDropoutAndLinear``. Raises
+    :class:`InputError` for a pattern that names no module, or only modules of
+    other kinds.
     """
     decoder = model.fm_decoder
     modules = dict(decoder.named_modules())
@@ -64,11 +69,11 @@ def resolve_lora_targets(model: nn.Module, patterns) -> list[str]:
         if not hits:
             raise InputError(f"--lora-target-modules: {pat!r} names no module of the FM decoder "
                              f"(e.g. {', '.join(DEFAULT_EXAMPLES)})")
-        linear = [n for n in hits if isinstance(modules[n], nn.Linear)]
+        linear = [n for n in hits if isinstance(modules[n], ADAPTABLE)]
         if not linear:
             kind = type(modules[hits[0]]).__name__
-            raise InputError(f"--lora-target-modules: {pat!r} is a {kind}, not nn.Linear; peft cannot "
-                             "adapt it (ActivationDropoutAndLinear stores its weight directly)")
+            raise InputError(f"--lora-target-modules: {pat!r} is a {kind}; adapters go on nn.Linear and "
+                             "ActivationDropoutAndLinear modules")
         targets += [f"fm_decoder.{n}" for n in linear if f"fm_decoder.{n}" not in targets]
     return targets
 
@@ -83,6 +88,8 @@ def apply_adapters(model: nn.Module, opts: FinetuneOptions, train_embed: bool = 
     """
     from peft import LoraConfig, get_peft_model
 
+    from zipvoice.finetune.lora_layers import CUSTOM_LORA_LAYERS
+
     if opts.mode not in ADAPTER_MODES:
         raise ValueError(f"mode {opts.mode!r} has no adapters")
     model = unwrap(model)
@@ -95,10 +102,13 @@ def apply_adapters(model: nn.Module, opts: FinetuneOptions, train_embed: bool = 
         use_dora=opts.use_dora,
         bias="none",
     )
-    peft_model = get_peft_model(model, config)
+    config._register_custom_module(CUSTOM_LORA_LAYERS)
+    with warnings.catch_warnings():  # peft warns about every custom layer type it wraps
+        warnings.filterwarnings("ignore", message="Unsupported layer type")
+        peft_model = get_peft_model(model, config)
     if train_embed:
         peft_model.get_base_model().embed.weight.requires_grad_(True)
-    logger.info("%s adapters (rank %d, alpha %g, dropout %g) on %d linear layers of the FM decoder",
+    logger.info("%s adapters (rank %d, alpha %g, dropout %g) on %d projections of the FM decoder",
                 "DoRA" if opts.use_dora else "LoRA", opts.lora_rank, opts.lora_alpha, opts.lora_dropout, len(targets))
     return peft_model
 

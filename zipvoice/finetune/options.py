@@ -12,7 +12,7 @@ Modes (:attr:`FinetuneOptions.mode`):
     0-based like that ``ModuleList``) are frozen, everything else is trained.
 ``lora`` / ``dora`` (``--use-lora`` / ``--use-dora``)
     every base weight is frozen; low-rank adapters (DoRA: plus a per-output
-    magnitude) are trained on the decoder's ``nn.Linear`` projections named by
+    magnitude) are trained on the decoder's projections named by
     ``--lora-target-modules``. When the token table was extended, the
     embedding is trained too.
 """
@@ -27,9 +27,8 @@ from shirabe.train.params import str2bool
 
 #: Module-name suffixes (inside ``fm_decoder``) adapted by default: every ``nn.Linear``
 #: of the attention (weights, value and non-linear attention) and the first linear of
-#: each feed-forward module. The second linear of a feed-forward module (and of a
-#: convolution module) is an ``ActivationDropoutAndLinear`` that stores its weight
-#: directly, which peft cannot adapt.
+#: each feed-forward module. The second linear of a feed-forward or convolution module
+#: (``ActivationDropoutAndLinear``, ``*.out_proj``) can be named as well.
 DEFAULT_LORA_TARGETS: tuple[str, ...] = (
     "self_attn_weights.in_proj",
     "self_attn1.in_proj",
@@ -212,7 +211,6 @@ def add_finetune_arguments(parser: argparse.ArgumentParser | argparse._ArgumentG
                        help="LoRA scaling alpha (the update is scaled by alpha / rank)")
     group.add_argument("--lora-dropout", type=float, default=0.05, help="dropout on the adapter input")
     group.add_argument("--lora-target-modules", default=",".join(DEFAULT_LORA_TARGETS), metavar="NAMES",
-                       help="comma-separated module-name suffixes inside fm_decoder whose nn.Linear "
-                            "layers get adapters (the feed-forward/convolution out_proj layers store "
-                            "their weight directly and cannot be adapted)")
+                       help="comma-separated module-name suffixes inside fm_decoder whose nn.Linear or "
+                            "ActivationDropoutAndLinear (feed_forward*/conv_module*.out_proj) layers get adapters")
     return group

@@ -144,8 +144,13 @@ class ActivationDropoutAndLinear(nn.Module):
     """``linear(activation(x))`` with the linear's ``weight``/``bias`` stored directly.
 
     Dropout between the two (training only) is applied with probability
-    ``dropout_p``.
+    ``dropout_p``. ``pre`` is the activation (and dropout) alone; LoRA/DoRA
+    adapters (``zipvoice.finetune.lora_layers``) run it once, then the linear
+    part with ``project_only`` set, so their low-rank path sees the same input
+    as the weight.
     """
+
+    project_only = False  # set by an adapter layer around its call of this module
 
     def __init__(
         self,
@@ -164,10 +169,23 @@ class ActivationDropoutAndLinear(nn.Module):
         self.dropout_p = dropout_p
         self._act = _ACTIVATIONS[activation]
 
-    def forward(self, x: Tensor) -> Tensor:
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+    def pre(self, x: Tensor) -> Tensor:
         x = self._act(x)
         if self.training and self.dropout_p > 0:
             x = nn.functional.dropout(x, self.dropout_p, training=True)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.project_only:
+            x = self.pre(x)
         return nn.functional.linear(x, self.weight, self.bias)
 
 
