@@ -44,9 +44,10 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--style-encoder", choices=STYLE_ENCODERS, default="campplus", help="style vector kind")
     p.add_argument("--style-checkpoint", default=None, help="CAM++ weights (default: the installed campplus_cn_common.bin)")
     p.add_argument("--phone-table", type=Path, default=None, help="phones.txt ('<phone> <id>') for phone labels")
-    p.add_argument("--pitch-shifts", type=parse_shifts, default=(),
-                   help="comma-separated semitone shifts of added re-pitched copies (e.g. -12,12; default none)")
-    p.add_argument("--copy-f0-range", type=parse_range, default=COPY_F0_RANGE,
+    p.add_argument("--pitch-shifts", type=parse_shifts, default="",
+                   help="comma-separated semitone shifts of added re-pitched copies; write --pitch-shifts=-12,12 "
+                        "(with '=') when the list starts with a minus; empty: no copies")
+    p.add_argument("--copy-f0-range", type=parse_range, default="{:g},{:g}".format(*COPY_F0_RANGE),
                    help="LOW,HIGH Hz: re-pitched copies whose median F0 falls outside are not made")
     p.add_argument("--overwrite", action="store_true", help="recompute even if the cuts file exists")
     p.add_argument("--verbose", action="store_true", help="debug logging")

@@ -48,7 +48,7 @@ def test_repitch_moves_f0_and_keeps_length(semitones, known_f0):
 def shifted_cuts(tmp_path_factory):
     d = tmp_path_factory.mktemp("aug")
     rows = ["utt_id\tspeaker\twav\tf0"]
-    for i, (f0, bright) in enumerate([(200.0, 0.5), (300.0, 0.7)]):
+    for i, (f0, bright) in enumerate([(220.0, 0.5), (300.0, 0.7)]):
         wav, track = tone(0.9, f0, bright)
         sf.write(d / f"u{i}.wav", wav, SR)
         np.save(d / f"u{i}.f0.npy", track)
@@ -117,3 +117,18 @@ def test_sampler_takes_prompts_from_the_same_singer(shifted_cuts, prob):
 def test_sampler_rejects_bad_probability(shifted_cuts):
     with pytest.raises(Exception, match="cross_prompt_prob"):
         SegmentSampler(shifted_cuts, cross_prompt_prob=1.5)
+
+
+def test_copies_outside_the_f0_range_are_not_made(tmp_path):
+    wav, track = tone(0.9, 150.0, 0.5)
+    sf.write(tmp_path / "low.wav", wav, SR)
+    np.save(tmp_path / "low.f0.npy", track)
+    (tmp_path / "list.tsv").write_text("utt_id\tspeaker\twav\tf0\nlow\tbass\tlow.wav\tlow.f0.npy\n")
+    # 150 Hz: an octave down (75 Hz) leaves the default 100-700 Hz, an octave up (300 Hz) does not
+    assert compute_features.main(["--input", str(tmp_path / "list.tsv"), "--output-dir", str(tmp_path / "f"),
+                                  "--style-encoder", "melstats", "--pitch-shifts=-12,12"]) == 0
+    assert sorted(c.id for c in CutSet.from_file(tmp_path / "f/cuts_train.jsonl.gz")) == ["low", "low_ps+12"]
+    assert compute_features.main(["--input", str(tmp_path / "list.tsv"), "--output-dir", str(tmp_path / "g"),
+                                  "--style-encoder", "melstats", "--pitch-shifts=-12,12",
+                                  "--copy-f0-range", "60,250"]) == 0
+    assert sorted(c.id for c in CutSet.from_file(tmp_path / "g/cuts_train.jsonl.gz")) == ["low", "low_ps-12"]
