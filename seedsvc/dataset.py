@@ -56,7 +56,11 @@ class SegmentSampler:
         by_speaker: dict[str, list[int]] = {}
         for i, cut in enumerate(self.cuts):
             by_speaker.setdefault(cut.supervisions[0].speaker if cut.supervisions else cut.id, []).append(i)
-        self.same_speaker = {i: [j for j in group if j != i] for group in by_speaker.values() for i in group}
+        self.group_of: dict[int, list[int]] = {}  # cut index -> the indices of its speaker's cuts
+        self.position: dict[int, int] = {}  # cut index -> its place in that list
+        for group in by_speaker.values():
+            for pos, i in enumerate(group):
+                self.group_of[i], self.position[i] = group, pos
 
     def arrays(self, i: int) -> dict[str, np.ndarray]:
         cut = self.cuts[i]
@@ -75,9 +79,10 @@ class SegmentSampler:
         items, prompt = [], []
         for i in idx:
             frac = self.rng.uniform(self.prompt_min, self.prompt_max)
-            others = self.same_speaker[int(i)]
-            if others and self.cross_prompt_prob and self.rng.random() < self.cross_prompt_prob:
-                b = self.arrays(others[int(self.rng.integers(len(others)))])
+            group = self.group_of[int(i)]
+            if len(group) > 1 and self.cross_prompt_prob and self.rng.random() < self.cross_prompt_prob:
+                r = int(self.rng.integers(len(group) - 1))  # another cut of the speaker, uniformly
+                b = self.arrays(group[r + (r >= self.position[int(i)])])
                 k = min(max(1, int(frac * self.segment_frames)), b["mel"].shape[0], self.segment_frames - 1)
                 head = self._crop(b, k)
                 tail = self._crop(self.arrays(int(i)), self.segment_frames - k)

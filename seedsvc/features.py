@@ -97,33 +97,40 @@ def f0_at_mel_frames(f0_100: np.ndarray, num_frames: int) -> np.ndarray:
 
 
 def utterance_features(utt: Utterance, style_encoder, f0_method: str = "harvest", phone_table=None,
-                       rmvpe_model: str | None = None, pitch_shift: float = 0.0,
-                       copy_f0_range: tuple[float, float] = COPY_F0_RANGE) -> dict[str, np.ndarray] | None:
-    """Features of one utterance; with ``pitch_shift`` (semitones) of its WORLD re-pitched copy.
+                       rmvpe_model: str | None = None, pitch_shifts=(),
+                       copy_f0_range: tuple[float, float] = COPY_F0_RANGE) -> dict[float, dict[str, np.ndarray] | None]:
+    """Features of one utterance (key 0.0) and of its WORLD re-pitched copies (one key per shift).
 
-    The copy keeps the singer's spectral envelope and timing and has F0 × 2^(shift/12);
-    its 22.05 kHz audio is returned under ``"wav"``. A copy whose median voiced F0 would
-    fall outside ``copy_f0_range`` (Hz) is not made: None.
+    The audio and F0 are read (or tracked) once. A copy keeps the singer's spectral
+    envelope and timing and has F0 × 2^(shift/12); its 22.05 kHz audio is under
+    ``"wav"``. A copy whose median voiced F0 would fall outside ``copy_f0_range`` (Hz)
+    is not made: None.
     """
     wav = load_wav_22k(utt.wav)
     f0 = utterance_f0(utt, wav, f0_method, rmvpe_model)
-    out = {}
-    if pitch_shift:
-        f0 = shift_semitones(f0, pitch_shift)
-        voiced = f0[f0 > 0]
+    timings = read_timings(utt.phones) if utt.phones is not None and phone_table is not None else None
+    out = {0.0: _features(wav, f0, style_encoder, timings, phone_table)}
+    for semitones in pitch_shifts:
+        shifted = shift_semitones(f0, semitones)
+        voiced = shifted[shifted > 0]
         if not voiced.size or not copy_f0_range[0] <= float(np.median(voiced)) <= copy_f0_range[1]:
-            return None
-        wav = repitch(wav, SAMPLE_RATE, pitch_shift, shift_semitones(f0, -pitch_shift), F0_FILE_RATE)
-        out["wav"] = wav
+            out[semitones] = None
+            continue
+        repitched = repitch(wav, SAMPLE_RATE, semitones, f0, F0_FILE_RATE)
+        out[semitones] = {"wav": repitched, **_features(repitched, shifted, style_encoder, timings, phone_table)}
+    return out
+
+
+def _features(wav: np.ndarray, f0: np.ndarray, style_encoder, timings, phone_table) -> dict[str, np.ndarray]:
     mel = mel_spectrogram(torch.from_numpy(wav))[0]  # (80, T)
     t = mel.shape[1]
-    out.update({
+    out = {
         "mel": mel.t().contiguous().numpy(),
         "f0": f0_at_mel_frames(f0, t),
         "style": style_encoder(wav, SAMPLE_RATE).numpy().astype(np.float32),
-    })
-    if utt.phones is not None and phone_table is not None:
-        out["phone_ids"] = frame_labels(read_timings(utt.phones), t, phone_table, SAMPLE_RATE, HOP)
+    }
+    if timings is not None:
+        out["phone_ids"] = frame_labels(timings, t, phone_table, SAMPLE_RATE, HOP)
     return out
 
 

@@ -24,7 +24,7 @@ import soundfile as sf
 import torch
 
 from seedsvc.audio import FRAME_RATE, HOP, SAMPLE_RATE, load_mel_vocoder, mel_spectrogram
-from seedsvc.content import load_content_extractor
+from seedsvc.content import PhoneContentExtractor, fit_frames, load_content_extractor
 from seedsvc.features import f0_at_mel_frames
 from seedsvc.models import build_cfm, build_length_regulator, read_config, read_net
 from seedsvc.models.loading import load_part
@@ -115,11 +115,9 @@ class Converter:
 
     def _content(self, wav: np.ndarray, mel: torch.Tensor) -> torch.Tensor:
         """Content of 22.05 kHz ``wav`` at its ``mel`` frames: (T, D) features or (T,) int64 ids."""
-        if hasattr(self.content, "from_mel"):
-            return self._fit(self.content.from_mel(mel), mel.shape[1])
-        if self.content.discrete:
-            return self._fit(self.content.extract(wav, SAMPLE_RATE, num_frames=mel.shape[1]), mel.shape[1])
-        return self._fit(self.content.extract(wav, SAMPLE_RATE), mel.shape[1])
+        if isinstance(self.content, PhoneContentExtractor):  # from the mel already computed
+            return fit_frames(self.content.from_mel(mel), mel.shape[1])
+        return fit_frames(self.content.extract(wav, SAMPLE_RATE, num_frames=mel.shape[1]), mel.shape[1])
 
     def _f0(self, wav: np.ndarray, opts: ConvertOptions, f0_100: np.ndarray | None = None) -> np.ndarray:
         if f0_100 is None:
@@ -169,13 +167,6 @@ class Converter:
             start = end - overlap
         wav = cross_fade_concat(pieces, self.sample_rate, overlap * HOP / SAMPLE_RATE)
         return wav[: t_src * HOP * self.sample_rate // SAMPLE_RATE]
-
-    @staticmethod
-    def _fit(x: torch.Tensor, t: int) -> torch.Tensor:
-        if x.shape[0] == t:
-            return x
-        idx = torch.clamp((torch.arange(t) * x.shape[0] / t).long(), max=x.shape[0] - 1)
-        return x[idx]
 
     def _chunk(self, mel_ref, c_ref, c_src, style, steps, cfg_rate, f0) -> torch.Tensor:
         p = mel_ref.shape[1]

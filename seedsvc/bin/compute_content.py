@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 from lhotse import CutSet
 from lhotse.features.io import NumpyFilesWriter
 from tqdm import tqdm
 
 from seedsvc.audio import FRAME_RATE
-from seedsvc.content import EXTRACTORS, PhoneContentExtractor, load_content_extractor
+from seedsvc.content import EXTRACTORS, PhoneContentExtractor, fit_frames, load_content_extractor
 from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
 
 logger = logging.getLogger("seedsvc.compute_content")
@@ -43,14 +42,6 @@ def get_parser() -> ArgumentParser:
     return p
 
 
-def fit_frames(x: np.ndarray, t: int) -> np.ndarray:
-    """Nearest-neighbour resampling of (N, ...) to (t, ...) frames."""
-    if x.shape[0] == t:
-        return x
-    idx = np.minimum((np.arange(t) * x.shape[0] / t).astype(np.int64), x.shape[0] - 1)
-    return x[idx]
-
-
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -68,15 +59,13 @@ def main(argv=None) -> int:
         for cut in tqdm(cuts, desc="content", unit="utt"):
             mel = cut.load_custom("mel")
             try:
-                if isinstance(extractor, PhoneContentExtractor):
-                    feats = extractor.from_mel(torch.from_numpy(mel).t()).numpy()
-                elif extractor.discrete:
-                    feats = extractor.extract(cut.load_audio()[0], cut.sampling_rate, num_frames=mel.shape[0]).numpy()
+                if isinstance(extractor, PhoneContentExtractor):  # from the stored mel, no audio needed
+                    feats = extractor.from_mel(torch.from_numpy(mel).t())
                 else:
-                    feats = extractor.extract(cut.load_audio()[0], cut.sampling_rate).numpy()
+                    feats = extractor.extract(cut.load_audio()[0], cut.sampling_rate, num_frames=mel.shape[0])
             except InputError as e:
                 raise InputError(f"cut {cut.id}: {e}") from e
-            feats = fit_frames(feats.astype(np.int64 if extractor.discrete else np.float32), mel.shape[0])
+            feats = fit_frames(feats.numpy(), mel.shape[0])
             arr = writer.store_array(f"{cut.id}_content", feats, frame_shift=1.0 / FRAME_RATE, temporal_dim=0)
             out.append(cut.with_custom("content", arr))
     CutSet.from_cuts(out).to_file(args.output)

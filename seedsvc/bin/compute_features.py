@@ -91,38 +91,37 @@ def main(argv=None) -> int:
     cuts, rejects, skipped_copies = [], [], 0
     shift = 1.0 / FRAME_RATE
     with LilcomChunkyWriter(storage / "mel") as mel_w, NumpyFilesWriter(storage / "arrays") as arr_w:
-        for utt, semitones in tqdm([(u, s) for u in utts for s in (0.0, *args.pitch_shifts)],
-                                   desc=f"features {args.name}", unit="utt"):
-            cut_id = utt.utt_id if not semitones else f"{utt.utt_id}_ps{semitones:+g}"
+        for utt in tqdm(utts, desc=f"features {args.name}", unit="utt"):
             try:
-                feats = utterance_features(utt, style, args.f0_method, table, args.rmvpe_model, semitones,
-                                           args.copy_f0_range)
+                variants = utterance_features(utt, style, args.f0_method, table, args.rmvpe_model,
+                                              args.pitch_shifts, args.copy_f0_range)
+            except InputError as e:
+                rejects.append(f"{utt.utt_id}\t{e}")
+                logger.warning("skipping %s: %s", utt.utt_id, e)
+                continue
+            for semitones, feats in variants.items():
                 if feats is None:
                     skipped_copies += 1
                     continue
-                if "wav" in feats:
-                    wav_path = save_audio(storage / "audio" / f"{cut_id}.flac", feats["wav"], SAMPLE_RATE)
-                    rec = Recording.from_file(wav_path, recording_id=cut_id)
-                else:
-                    rec = Recording.from_file(utt.wav, recording_id=cut_id)
-            except InputError as e:
-                rejects.append(f"{cut_id}\t{e}")
-                logger.warning("skipping %s: %s", cut_id, e)
-                continue
-            cut = MonoCut(id=cut_id, start=0.0, duration=rec.duration, channel=0, recording=rec,
-                          supervisions=[SupervisionSegment(id=cut_id, recording_id=cut_id, start=0.0,
-                                                           duration=rec.duration, speaker=utt.speaker)])
-            cut = cut.with_custom("mel", mel_w.store_array(cut_id, feats["mel"], frame_shift=shift, temporal_dim=0))
-            cut = cut.with_custom("f0", arr_w.store_array(f"{cut_id}_f0", feats["f0"], frame_shift=shift,
-                                                          temporal_dim=0))
-            cut = cut.with_custom("style", arr_w.store_array(f"{cut_id}_style", feats["style"]))
-            if "phone_ids" in feats:
-                cut = cut.with_custom("phone_ids", arr_w.store_array(f"{cut_id}_phones", feats["phone_ids"],
-                                                                     frame_shift=shift, temporal_dim=0))
-            cut = cut.with_custom("song", utt.song)
-            if semitones:
-                cut = cut.with_custom("pitch_shift", semitones)
-            cuts.append(cut)
+                cut_id = utt.utt_id if not semitones else f"{utt.utt_id}_ps{semitones:+g}"
+                wav = utt.wav if "wav" not in feats else save_audio(storage / "audio" / f"{cut_id}.flac",
+                                                                     feats["wav"], SAMPLE_RATE)
+                rec = Recording.from_file(wav, recording_id=cut_id)
+                cut = MonoCut(id=cut_id, start=0.0, duration=rec.duration, channel=0, recording=rec,
+                              supervisions=[SupervisionSegment(id=cut_id, recording_id=cut_id, start=0.0,
+                                                               duration=rec.duration, speaker=utt.speaker)])
+                cut = cut.with_custom("mel", mel_w.store_array(cut_id, feats["mel"], frame_shift=shift,
+                                                               temporal_dim=0))
+                cut = cut.with_custom("f0", arr_w.store_array(f"{cut_id}_f0", feats["f0"], frame_shift=shift,
+                                                              temporal_dim=0))
+                cut = cut.with_custom("style", arr_w.store_array(f"{cut_id}_style", feats["style"]))
+                if "phone_ids" in feats:
+                    cut = cut.with_custom("phone_ids", arr_w.store_array(f"{cut_id}_phones", feats["phone_ids"],
+                                                                         frame_shift=shift, temporal_dim=0))
+                cut = cut.with_custom("song", utt.song)
+                if semitones:
+                    cut = cut.with_custom("pitch_shift", semitones)
+                cuts.append(cut)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     (args.output_dir / f"rejects_{args.name}.tsv").write_text("".join(r + "\n" for r in rejects), encoding="utf-8")
     if not cuts:

@@ -39,13 +39,22 @@ from shirabe.cli import InputError
 EXTRACTORS = ("phone", "astral")
 
 
+def fit_frames(x, t: int):
+    """Nearest-neighbour resampling of (N, ...) frames to ``t`` (frame i takes floor(i·N/t)); numpy or torch."""
+    if x.shape[0] == t:
+        return x
+    idx = np.minimum((np.arange(t) * x.shape[0] / t).astype(np.int64), x.shape[0] - 1)
+    return x[idx]
+
+
 class ContentExtractor:
     name = "base"
     dim = 0
     discrete = False
     codebook_size = 0
 
-    def extract(self, wav: np.ndarray, sr: int) -> torch.Tensor:
+    def extract(self, wav: np.ndarray, sr: int, num_frames: int | None = None) -> torch.Tensor:
+        """Content of ``wav`` (at its true rate ``sr``) at ``num_frames`` mel frames (default ``len(wav_22k) // 256``)."""
         raise NotImplementedError
 
 
@@ -63,9 +72,10 @@ class PhoneContentExtractor(ContentExtractor):
         """(80, T) log-mel → (T, dim) posteriors."""
         return self.model.posteriors(mel.unsqueeze(0).to(self.device))[0].float().cpu()
 
-    def extract(self, wav: np.ndarray, sr: int) -> torch.Tensor:
+    def extract(self, wav: np.ndarray, sr: int, num_frames: int | None = None) -> torch.Tensor:
         wav = resample(wav, sr, SAMPLE_RATE)
-        return self.from_mel(mel_spectrogram(torch.from_numpy(wav))[0])
+        feats = self.from_mel(mel_spectrogram(torch.from_numpy(wav))[0])
+        return feats if num_frames is None else fit_frames(feats, num_frames)
 
 
 def load_content_extractor(name: str, checkpoint: str | Path | None, device="cpu",
@@ -83,4 +93,4 @@ def load_content_extractor(name: str, checkpoint: str | Path | None, device="cpu
     return load_astral_extractor(checkpoint, ssl_model, device)
 
 
-__all__ = ["EXTRACTORS", "ContentExtractor", "PhoneContentExtractor", "load_content_extractor"]
+__all__ = ["EXTRACTORS", "ContentExtractor", "PhoneContentExtractor", "fit_frames", "load_content_extractor"]

@@ -58,20 +58,17 @@ def _single_threaded_reading_model() -> bool:
         from pyopenjtalk.yomi_model import nani_predict
     except ImportError:
         return False
-    names = ("enc_session", "model_session")
     files = {"enc_session": "nani_enc.onnx", "model_session": "nani_model.onnx"}
     model_dir = getattr(nani_predict, "MODEL_DIR", None)
-    if model_dir is None or any(getattr(nani_predict, n, None) is None for n in names):
+    if model_dir is None or any(getattr(nani_predict, name, None) is None or not (Path(model_dir) / file).is_file()
+                                for name, file in files.items()):
         return False
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    for name in names:
-        path = Path(model_dir) / files[name]
-        if not path.is_file():
-            return False
-        setattr(nani_predict, name, onnxruntime.InferenceSession(str(path), options,
+    for name, file in files.items():
+        setattr(nani_predict, name, onnxruntime.InferenceSession(str(Path(model_dir) / file), options,
                                                                  providers=["CPUExecutionProvider"]))
     return True
 
