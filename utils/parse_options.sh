@@ -14,7 +14,8 @@
 #                     --stop-stage and --stop_stage are the same option). The variable must
 #                     already exist; anything else is rejected as an invalid option.
 #   --foo=VALUE       is rejected: options take the form "--name value".
-#   true/false        a variable whose current value is true or false only accepts true or false.
+#   true/false        a variable whose current value is true or false only accepts true, false,
+#                     1 or 0; 1 and 0 are stored as true and false, so "if $use_gpu; then" works.
 #   --config FILE     (may be repeated) FILE is sourced before the command-line options are
 #                     applied, in the order given, so the command line always wins.
 #   --help, -h        prints $help_message (or a generic message) and exits 0.
@@ -96,8 +97,9 @@ while [ $# -gt 0 ]; do
   case "${!__po_name}" in
     true|false)
       case "$__po_value" in
-        true|false) ;;
-        *) __po_fail "expected true or false for option $1, got '$__po_value'" ;;
+        true|1) __po_value=true ;;
+        false|0) __po_value=false ;;
+        *) __po_fail "expected true or false (or 1/0) for option $1, got '$__po_value'" ;;
       esac
       ;;
   esac

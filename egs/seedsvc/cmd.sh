@@ -15,6 +15,10 @@
 #   --time 4:00:00      run-time limit (ignored by run.pl)
 # The cluster backends translate each "--name value" through their conf/*.conf file; an
 # option the file does not describe is an error there. See "utils/queue.pl --help".
+#
+# run.sh runs feature extraction as $train_cmd, training as $cuda_cmd and inference and
+# evaluation as $decode_cmd, adding "--gpu N" to the last two (N = 0 with --use-gpu false; an
+# option given twice takes its last value) and passing --device to the binaries.
 
 cmd_backend=${cmd_backend:-local}
 

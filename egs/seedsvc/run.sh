@@ -7,6 +7,8 @@
 #
 #   ./run.sh                            # all stages, F0 model and the no-F0 baseline
 #   ./run.sh --stage 5 --stop-stage 6   # convert and evaluate again
+#   cmd_backend=slurm ./run.sh          # training and conversion as cluster jobs (see cmd.sh)
+#   ./run.sh --use-gpu false            # CPU only: no GPU requested, --device cpu
 set -euo pipefail
 
 stage=0
@@ -40,6 +42,8 @@ phase0_steps=             # training steps per phase (default: the config's)
 phase1_steps=
 phase2_steps=
 results=RESULTS.md        # where stage 6 writes the results
+use_gpu=true              # training, conversion and evaluation jobs ask for a GPU (--gpu 1)
+device=auto               # --device of their binaries: auto | cpu | cuda | cuda:N | mps
 
 help_message="Usage: $0 [options]
   --stage N / --stop-stage N      stages to run (default: $stage..$stop_stage)
@@ -68,6 +72,10 @@ help_message="Usage: $0 [options]
   --phase0-steps N / --phase1-steps N / --phase2-steps N
                                   training steps per phase (default: the config's)
   --results FILE                  results file of stage 6 (default: $results)
+  --use-gpu true|false            training (\$cuda_cmd), conversion and evaluation (\$decode_cmd)
+                                  jobs ask for a GPU (default: $use_gpu)
+  --device DEVICE                 auto, cpu, cuda, cuda:N or mps for those jobs; cpu with
+                                  --use-gpu false (default: $device)
 
 Stages:
   0  corpus: parallel songs (every singer sings every song) -> \$data_dir/mini
@@ -76,7 +84,9 @@ Stages:
   3  training: phase 0 (V2 base, mini only), phase 1 (F0 adapters) [+ no-F0 baseline]
   4  phase 2 (optional): unfreeze the DiT at a lower learning rate
   5  convert the test songs to the target singers (with and without the octave shift)
-  6  evaluate -> RESULTS.md"
+  6  evaluate -> RESULTS.md
+Jobs: training runs as \$cuda_cmd, content extraction, conversion and evaluation as \$decode_cmd
+(cmd.sh); each writes its log under the step's log/ directory in \$exp_dir."
 
 cmdline="$0 $*"
 . ./path.sh
@@ -88,6 +98,11 @@ log() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 
+ngpu=1; [ "$use_gpu" = true ] || ngpu=0
+case $device in auto|cpu|mps|cuda|cuda:[0-9]*) ;;
+  *) echo "$0: --device $device: expected auto, cpu, cuda, cuda:N or mps" >&2; exit 2 ;; esac
+case $use_gpu:$device in false:auto) device=cpu ;;
+  false:cuda*) echo "$0: --device $device needs --use-gpu true" >&2; exit 2 ;; esac
 if [ "$dataset" != mini ]; then
   echo "$0: --dataset $dataset is not supported (choose: mini)" >&2
   exit 2
@@ -122,7 +137,7 @@ if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     shifts=()
     [ "$part" = train ] && shifts=("--pitch-shifts=$train_pitch_shifts")
     $train_cmd "$feats/log/features_$part.log" \
-      python3 -m seedsvc.bin.compute_features --input "$corpus/$part.tsv" --output-dir "$feats" --name "$part" \
+      python3 -m seedsvc.bin.compute_features --input "$corpus/$part.tsv" --output-dir "$feats" --subset "$part" \
         --phone-table "$corpus/phones.txt" "${common_style[@]}" "${f0_opts[@]}" "${shifts[@]}"
   done
   log "  $feats/cuts_{train,test}.jsonl.gz (${SECONDS}s)"
@@ -131,27 +146,28 @@ fi
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   log "Stage 2: content model -> $content_checkpoint"
   if [ "$content_extractor" = phone ] && [ ! -f "$content_checkpoint" ]; then
-    $train_cmd "$content_dir/log/train.log" \
-      python3 -m seedsvc.bin.train_content --cuts "$feats/cuts_train.jsonl.gz" \
+    $cuda_cmd --gpu $ngpu "$content_dir/log/train.log" \
+      python3 -m seedsvc.bin.train_content --device "$device" --cuts "$feats/cuts_train.jsonl.gz" \
         --valid-cuts "$feats/cuts_test.jsonl.gz" --phone-table "$corpus/phones.txt" \
         --output "$content_checkpoint" --seed "$seed" --num-steps "$content_steps"
     grep "frame accuracy" "$content_dir/log/train.log" | sed 's/^.*INFO [^ ]* /  /' || true
   fi
   for part in train test; do
-    python3 -m seedsvc.bin.compute_content --cuts "$feats/cuts_$part.jsonl.gz" \
-      --output "$feats/cuts_${part}_${content_extractor}.jsonl.gz" --content-extractor "$content_extractor" \
-      --content-checkpoint "$content_checkpoint" "${content_opts[@]}"
+    $decode_cmd --gpu $ngpu "$feats/log/content_${content_extractor}_$part.log" \
+      python3 -m seedsvc.bin.compute_content --device "$device" --cuts "$feats/cuts_$part.jsonl.gz" \
+        --output "$feats/cuts_${part}_${content_extractor}.jsonl.gz" --content-extractor "$content_extractor" \
+        --content-checkpoint "$content_checkpoint" "${content_opts[@]}"
   done
-  log "  content features done (${SECONDS}s)"
+  log "  $feats/cuts_{train,test}_${content_extractor}.jsonl.gz (${SECONDS}s)"
 fi
 
 train_cuts=$feats/cuts_train_${content_extractor}.jsonl.gz
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   if [ -z "$v2_checkpoint" ]; then
-    log "Stage 3a: phase 0, a V2 base model -> $base_dir"
-    $cuda_cmd "$base_dir/log/train.log" \
-      python3 -m seedsvc.bin.train --config "$model_config" --phase 0 --cuts "$train_cuts" --exp-dir "$base_dir" \
-        --seed "$seed" ${phase0_steps:+--num-steps "$phase0_steps"}
+    log "Stage 3a: phase 0 on $device, a V2 base model -> $base_dir/model.pth (log: $base_dir/log/train.log)"
+    $cuda_cmd --gpu $ngpu "$base_dir/log/train.log" \
+      python3 -m seedsvc.bin.train --device "$device" --config "$model_config" --phase 0 --cuts "$train_cuts" \
+        --exp-dir "$base_dir" --seed "$seed" ${phase0_steps:+--num-steps "$phase0_steps"}
     v2_checkpoint=$base_dir/model.pth
   fi
   v1_opts=()
@@ -159,23 +175,23 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for sys in "${systems[@]}"; do
     extra=()
     [ "$sys" = no_f0 ] && extra=(--no-f0)
-    log "Stage 3b: phase 1 ($sys) -> $exp_dir/${sys}_p1"
-    $cuda_cmd "$exp_dir/${sys}_p1/log/train.log" \
-      python3 -m seedsvc.bin.train --config "$model_config" --phase 1 --cuts "$train_cuts" \
+    log "Stage 3b: phase 1 ($sys) on $device -> $exp_dir/${sys}_p1/model.pth (log: $exp_dir/${sys}_p1/log/train.log)"
+    $cuda_cmd --gpu $ngpu "$exp_dir/${sys}_p1/log/train.log" \
+      python3 -m seedsvc.bin.train --device "$device" --config "$model_config" --phase 1 --cuts "$train_cuts" \
         --exp-dir "$exp_dir/${sys}_p1" --init-checkpoint "$v2_checkpoint" --seed "$seed" \
         ${phase1_steps:+--num-steps "$phase1_steps"} "${v1_opts[@]}" "${extra[@]}"
     grep -m1 "trainable parameters" "$exp_dir/${sys}_p1/log-train-phase1.txt" | sed 's/^.*INFO [^ ]* /  /'
   done
-  log "  training done (${SECONDS}s)"
+  log "  trained: $(for sys in "${systems[@]}"; do printf '%s ' "$exp_dir/${sys}_p1/model.pth"; done)(${SECONDS}s)"
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ] && $phase2; then
   for sys in "${systems[@]}"; do
     extra=()
     [ "$sys" = no_f0 ] && extra=(--no-f0)
-    log "Stage 4: phase 2 ($sys) -> $exp_dir/${sys}_p2"
-    $cuda_cmd "$exp_dir/${sys}_p2/log/train.log" \
-      python3 -m seedsvc.bin.train --config "$model_config" --phase 2 --cuts "$train_cuts" \
+    log "Stage 4: phase 2 ($sys) on $device -> $exp_dir/${sys}_p2/model.pth (log: $exp_dir/${sys}_p2/log/train.log)"
+    $cuda_cmd --gpu $ngpu "$exp_dir/${sys}_p2/log/train.log" \
+      python3 -m seedsvc.bin.train --device "$device" --config "$model_config" --phase 2 --cuts "$train_cuts" \
         --exp-dir "$exp_dir/${sys}_p2" --init-checkpoint "$exp_dir/${sys}_p1/model.pth" --seed "$seed" \
         ${phase2_steps:+--num-steps "$phase2_steps"} "${extra[@]}"
   done
@@ -183,9 +199,9 @@ fi
 
 jobs=$exp_dir/convert/jobs.tsv
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
-  log "Stage 5: convert the test songs -> $exp_dir/convert"
-  python3 local/make_conversion_jobs.py --data-dir "$corpus" --output-dir "$exp_dir/convert" --pairs "$pairs" \
-    --max-source-seconds "$max_source_seconds"
+  log "Stage 5: convert the test songs on $device -> $exp_dir/convert/SYSTEM for ${systems[*]} (log: SYSTEM/log/convert.log)"
+  [ -f "$jobs" ] || python3 local/make_conversion_jobs.py --data-dir "$corpus" --output-dir "$exp_dir/convert" \
+    --pairs "$pairs" --max-source-seconds "$max_source_seconds"
   steps=()
   [ -n "$diffusion_steps" ] && steps=(--diffusion-steps "$diffusion_steps")
   voc=()
@@ -193,23 +209,26 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   for sys in "${systems[@]}"; do
     out=$exp_dir/convert/$sys
     if [ -f "$out/.done" ]; then continue; fi
-    $decode_cmd "$out/log/convert.log" \
-      python3 -m seedsvc.bin.convert --jobs "$jobs" --output-dir "$out" \
+    $decode_cmd --gpu $ngpu "$out/log/convert.log" \
+      python3 -m seedsvc.bin.convert --device "$device" --jobs "$jobs" --output-dir "$out" \
         --model-dir "$exp_dir/${sys}_p${final_phase}" --content-extractor "$content_extractor" \
         --content-checkpoint "$content_checkpoint" "${content_opts[@]}" "${common_style[@]}" "${f0_opts[@]}" \
         "${steps[@]}" "${voc[@]}"
     touch "$out/.done"
   done
-  log "  conversions done (${SECONDS}s)"
+  for sys in "${systems[@]}"; do
+    log "  $exp_dir/convert/$sys: $(find "$exp_dir/convert/$sys" -maxdepth 1 -name '*.wav' | wc -l) converted songs (${SECONDS}s)"
+  done
 fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  log "Stage 6: evaluate -> $results"
+  log "Stage 6: evaluate on $device -> $exp_dir/results.md, results_per_song.tsv, $results (log: $exp_dir/log/evaluate.log)"
   sys_opts=()
   for sys in "${systems[@]}"; do sys_opts+=(--system "$sys=$exp_dir/convert/$sys"); done
-  python3 -m seedsvc.bin.evaluate --jobs "$jobs" "${sys_opts[@]}" --output-md "$exp_dir/results.md" \
-    --output-tsv "$exp_dir/results_per_song.tsv" "${f0_opts[@]}" \
-    --title "SeedSVC on the mini corpus (phase ${final_phase})"
+  $decode_cmd --gpu $ngpu "$exp_dir/log/evaluate.log" \
+    python3 -m seedsvc.bin.evaluate --device "$device" --jobs "$jobs" "${sys_opts[@]}" \
+      --output-md "$exp_dir/results.md" --output-tsv "$exp_dir/results_per_song.tsv" "${f0_opts[@]}" \
+      --title "SeedSVC on the mini corpus (phase ${final_phase})"
   {
     cat "$exp_dir/results.md"
     echo
@@ -219,7 +238,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
     echo "with $f0_method. MCD only for the shifted conversions (their target-singer rendition is the parallel"
     echo "ground truth). Vocoder: ${vocoder_path:-Griffin-Lim}."
     echo
-    echo "Run: $(date '+%Y-%m-%d %H:%M'), $cmdline: stages $stage..$stop_stage took ${SECONDS}s on $(nproc) CPUs."
+    echo "Run: $(date '+%Y-%m-%d %H:%M'), $cmdline: stages $stage..$stop_stage took ${SECONDS}s (--device $device; $(nproc) CPUs)."
   } > "$results"
   log "  wrote $results (${SECONDS}s)"
 fi

@@ -4,9 +4,10 @@
 #
 #   ./run.sh                                    # every stage, mini corpus, tiny model
 #   ./run.sh --stage 2 --stop-stage 4           # resume at the features
-#   ./run.sh --dataset custom --train-tsv a.tsv --dev-tsv b.tsv --model-config conf/zipvoice_base.json
+#   ./run.sh --dataset custom --train-tsv a.tsv --dev-tsv b.tsv --model-config base
 #   ./run.sh --finetune-from download/zipvoice --use-lora true     # adapt a released model
 #   cmd_backend=slurm ./run.sh --nj 32          # heavy steps as cluster jobs (see cmd.sh)
+#   ./run.sh --use-gpu false                    # CPU only: no GPU requested, --device cpu
 #   ./run.sh --stage 8 --stop-stage 12          # evaluate, then distil the averaged model
 #   ./run.sh --stage 20                         # the fine-tuning trade-off study (local/run_study.sh)
 #
@@ -24,10 +25,9 @@ dev_tsv=
 test_tsv=                    # custom: optional; zero-shot prompts/texts for stage 6
 dev_ratio=0.05               # moe_speech_plus: share of each speaker's clips kept for dev
 seed=0                       # mini corpus seed
-num_speakers=10              # mini corpus size
-sentences_per_speaker=30
+num_speakers=10; sentences_per_speaker=30   # mini corpus size
 nj=1                         # parallel jobs for features (split of the manifests)
-model_config=conf/zipvoice_tiny.json
+model_config=conf/zipvoice_tiny.json  # 'base': the packaged zipvoice/configs/zipvoice_base.json (123 M)
 tokenizer_scheme=prosody     # prosody | hl | phone | kana
 exp_dir=exp/zipvoice_ja
 num_epochs=12
@@ -42,23 +42,20 @@ use_fp16=false
 finetune_from=               # a model directory (model.json, tokens.txt, model.pt) to adapt
 freeze_fm_decoder=false
 freeze_fm_decoder_stacks=    # e.g. "2,3,4" (0-based stacks of the FM decoder)
-use_lora=false
-use_dora=false
-lora_rank=16
-lora_alpha=32
-lora_dropout=0.05
+use_lora=false; use_dora=false
+lora_rank=16; lora_alpha=32; lora_dropout=0.05
 avg=4                        # epochs (or checkpoints with --num-iters) to average
 vocoder_path=                # Vocos directory; default: Griffin-Lim (with a warning)
 num_step=16                  # Euler steps at inference
 infer_per_speaker=10         # stage 6: at most this many prompt/text pairs per test speaker (0: all)
 results_md=RESULTS.md        # stages 8, 12, 20 write their tables here
 asr_model_dir=               # stage 8: local Whisper (Hugging Face format) for CER
-distill_iters=200            # stages 9-12: first / second distillation stage batches
-distill2_iters=50
-distill_lr=0.0005
-distill2_lr=0.0001
+distill_iters=200; distill2_iters=50      # stages 9-12: first / second distillation stage batches
+distill_lr=0.0005; distill2_lr=0.0001
 distill_avg=2
 study_opts=                  # stage 20: options for local/run_study.sh, e.g. "--pretrain-iters 2000"
+use_gpu=true                 # training, inference and evaluation jobs ask for a GPU (--gpu 1)
+device=auto                  # --device of their binaries: auto | cpu | cuda | cuda:N | mps
 
 help_message="Usage: $0 [options]
 Options (default in parentheses):
@@ -71,7 +68,7 @@ Options (default in parentheses):
   --dev-ratio R                  moe_speech_plus: dev share per speaker ($dev_ratio)
   --seed / --num-speakers / --sentences-per-speaker   mini corpus ($seed / $num_speakers / $sentences_per_speaker)
   --nj N                         feature jobs over manifest parts ($nj)
-  --model-config FILE            model.json to train ($model_config)
+  --model-config FILE            model.json to train, or base: zipvoice/configs/zipvoice_base.json ($model_config)
   --tokenizer-scheme S           prosody | hl | phone | kana ($tokenizer_scheme)
   --exp-dir DIR                  training directory ($exp_dir)
   --num-epochs N / --num-iters N epochs, or batches if > 0 ($num_epochs / $num_iters)
@@ -97,6 +94,8 @@ Options (default in parentheses):
   --distill-lr / --distill2-lr LR        their fixed learning rates ($distill_lr / $distill2_lr)
   --distill-avg N                checkpoints averaged after each distillation stage ($distill_avg)
   --study-opts \"...\"            stage 20: options of local/run_study.sh (see its --help)
+  --use-gpu BOOL                 training, inference and evaluation jobs ask for a GPU ($use_gpu)
+  --device DEVICE                auto | cpu | cuda | cuda:N | mps for those jobs; cpu if --use-gpu false ($device)
 Stages:
   0 corpus        -> \$data_dir/\$dataset/{train,dev,test}.tsv
   1 manifests     -> \$data_dir/manifests/\${dataset}_cuts_{train,dev}.jsonl.gz (+ rejects lists)
@@ -105,24 +104,27 @@ Stages:
   4 train         -> \$exp_dir/epoch-*.pt, checkpoint-*.pt, tensorboard/
   5 average       -> \$exp_dir/epoch-E-avg-N.pt (or iter-I-avg-N.pt; merged/ for adapters)
   6 infer         -> \$exp_dir/infer/*.wav: test speakers' prompts, unseen in training
-  7 onnx          -> \$exp_dir/onnx/{text_encoder,fm_decoder}[_int8].onnx (+ vocoder.onnx with --vocoder-path);
-                     stage 6's test list synthesised with onnxruntime (int8) in \$exp_dir/infer_onnx/
+  7 onnx          -> \$exp_dir/onnx/*.onnx (fp32, int8); stage 6's list with onnxruntime in \$exp_dir/infer_onnx/
   8 evaluate      -> \$exp_dir/infer/<model>/metrics.json; table in \$results_md
-  9-12 distil     -> \$exp_dir/distill/{first,second}/ (ZipVoiceDistill, local/run_distill.sh);
-                     dev losses of teacher and student in \$results_md
-  20 study        -> local/run_study.sh: pretrain, fine-tune with every strategy, evaluate;
-                     \$results_md, exp/report/index.html (20 is run alone: ./run.sh --stage 20)"
+  9-12 distil     -> \$exp_dir/distill/{first,second}/ (local/run_distill.sh); dev losses in \$results_md
+  20 study        -> local/run_study.sh, run alone (--stage 20): \$results_md, exp/report/index.html"
 
 . ./path.sh
 . ./cmd.sh
 . utils/parse_options.sh
 [ -n "$stop_stage" ] || stop_stage=$(( stage > 6 ? stage : 6 ))
 
-log() {
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*"
-}
+log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (run.sh:${BASH_LINENO[0]}) $*"; }
 py() { python3 "$@"; }
 
+# Jobs (cmd.sh): training as $cuda_cmd, inference and evaluation as $decode_cmd; logs in $exp_dir/log/.
+ngpu=1; [ "$use_gpu" = true ] || ngpu=0
+case $device in auto|cpu|mps|cuda|cuda:[0-9]*) ;;
+  *) echo "$0: --device $device: expected auto, cpu, cuda, cuda:N or mps" >&2; exit 2 ;; esac
+case $use_gpu:$device in false:auto) device=cpu ;;
+  false:cuda*) echo "$0: --device $device needs --use-gpu true" >&2; exit 2 ;; esac
+[ "$model_config" = base ] &&
+  model_config=$(py -c 'import importlib.resources as r; print(r.files("zipvoice") / "configs/zipvoice_base.json")')
 corpus=$data_dir/$dataset
 manifests=$data_dir/manifests
 fbank=$data_dir/fbank
@@ -134,12 +136,9 @@ if [ -n "$finetune_from" ]; then
   done
   model_config=$finetune_from/model.json
 fi
-adapters=false
-{ [ "$use_lora" = true ] || [ "$use_dora" = true ]; } && adapters=true
-# ScaledAdam scales updates by each tensor's size, so adapters that start at zero barely move:
-# they train with AdamW.
-optimizer=scaledadam
-[ "$adapters" = true ] && optimizer=adamw
+# ScaledAdam scales updates by each tensor's size, so adapters that start at zero barely move: AdamW.
+adapters=false; optimizer=scaledadam
+{ [ "$use_lora" = true ] || [ "$use_dora" = true ]; } && { adapters=true; optimizer=adamw; }
 if [ -z "$base_lr" ]; then
   if [ "$adapters" = true ]; then base_lr=1e-3; elif [ -n "$finetune_from" ]; then base_lr=1e-4; else base_lr=0.02; fi
 fi
@@ -150,13 +149,10 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
     mini)
       py ../../local/make_mini_corpus.py --output-dir "$corpus" --parts speech --seed "$seed" \
         --num-speakers "$num_speakers" --sentences-per-speaker "$sentences_per_speaker"
-      for s in train dev test; do ln -sf "speech/$s.tsv" "$corpus/$s.tsv"; done
-      ;;
+      for s in train dev test; do ln -sf "speech/$s.tsv" "$corpus/$s.tsv"; done ;;
     moe_speech_plus)
       [ -n "$corpus_dir" ] || { echo "$0: --dataset moe_speech_plus needs --corpus-dir" >&2; exit 2; }
-      py ../../local/prepare_moe_speech_plus.py --corpus-dir "$corpus_dir" --output-dir "$corpus" \
-        --dev-ratio "$dev_ratio"
-      ;;
+      py ../../local/prepare_moe_speech_plus.py --corpus-dir "$corpus_dir" --output-dir "$corpus" --dev-ratio "$dev_ratio" ;;
     custom)
       [ -n "$train_tsv" ] && [ -n "$dev_tsv" ] || { echo "$0: --dataset custom needs --train-tsv and --dev-tsv" >&2; exit 2; }
       mkdir -p "$corpus"
@@ -164,25 +160,18 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
         src=${pair#*:}
         [ -f "$src" ] || { echo "$0: $src: no such file" >&2; exit 2; }
         ln -sf "$(cd "$(dirname "$src")" && pwd)/$(basename "$src")" "$corpus/${pair%%:*}.tsv"
-      done
-      ;;
-    *)
-      echo "$0: --dataset $dataset is not supported (choose: mini, moe_speech_plus, custom)" >&2
-      exit 2
-      ;;
+      done ;;
+    *) echo "$0: --dataset $dataset is not supported (choose: mini, moe_speech_plus, custom)" >&2; exit 2 ;;
   esac
-  for s in train dev test; do
-    [ -f "$corpus/$s.tsv" ] && log "  $corpus/$s.tsv: $(wc -l < "$corpus/$s.tsv") utterances"
-  done
+  for s in train dev test; do [ -f "$corpus/$s.tsv" ] && log "  $corpus/$s.tsv: $(wc -l < "$corpus/$s.tsv") utterances"; done
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   log "Stage 1: lhotse manifests -> $manifests"
   for s in train dev; do
-    if [ -f "$manifests/${dataset}_cuts_$s.jsonl.gz" ]; then
-      log "  $manifests/${dataset}_cuts_$s.jsonl.gz exists, skipping"; continue
-    fi
-    py -m zipvoice.bin.prepare_dataset --tsv-path "$corpus/$s.tsv" --prefix "$dataset" --subset "$s" \
+    out=$manifests/${dataset}_cuts_$s.jsonl.gz
+    if [ -f "$out" ]; then log "  $out exists, skipping"; continue; fi
+    py -m zipvoice.bin.prepare_dataset --input "$corpus/$s.tsv" --dataset "$dataset" --subset "$s" \
       --output-dir "$manifests" --language ja --num-jobs "$nj"
   done
 fi
@@ -193,12 +182,12 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     out=$fbank/${dataset}_cuts_$s.jsonl.gz
     if [ -f "$out" ]; then log "  $out exists, skipping"; continue; fi
     if [ "$nj" -le 1 ]; then
-      py -m zipvoice.bin.compute_fbank --source-dir "$manifests" --dest-dir "$fbank" --dataset "$dataset" --subset "$s"
+      py -m zipvoice.bin.compute_fbank --manifest-dir "$manifests" --output-dir "$fbank" --dataset "$dataset" --subset "$s"
       continue
     fi
     py -m shirabe.bin.manifests split --num-parts "$nj" "$manifests/${dataset}_cuts_$s.jsonl.gz" "$manifests/split$nj"
     $train_cmd JOB=1:"$nj" "$fbank/log/fbank_$s.JOB.log" \
-      python3 -m zipvoice.bin.compute_fbank --source-dir "$manifests" --dest-dir "$fbank" \
+      python3 -m zipvoice.bin.compute_fbank --manifest-dir "$manifests" --output-dir "$fbank" \
         --dataset "$dataset" --subset "$s" --num-parts "$nj" --part JOB
     py -m shirabe.bin.manifests combine "$out" "$fbank/split$nj/${dataset}_cuts_$s".*.jsonl.gz
   done
@@ -206,38 +195,35 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log "Stage 3: tokens ($tokenizer_scheme) -> $tokens"
-  if [ ! -f "$tokens" ]; then
-    py -m zipvoice.bin.prepare_token_file --tokenizer japanese --scheme "$tokenizer_scheme" \
-      ${finetune_from:+--extend "$finetune_from/tokens.txt"} --output "$tokens"
-  fi
+  [ -f "$tokens" ] || py -m zipvoice.bin.prepare_token_file --tokenizer japanese --scheme "$tokenizer_scheme" \
+    ${finetune_from:+--extend "$finetune_from/tokens.txt"} --output "$tokens"
   for s in train dev; do
     out=$fbank/${dataset}_cuts_${s}_tokens.jsonl.gz
     if [ -f "$out" ]; then log "  $out exists, skipping"; continue; fi
     py -m zipvoice.bin.prepare_tokens --tokenizer japanese --scheme "$tokenizer_scheme" --token-file "$tokens" \
-      --num-jobs "$nj" --input-file "$fbank/${dataset}_cuts_$s.jsonl.gz" --output-file "$out"
+      --num-jobs "$nj" --input "$fbank/${dataset}_cuts_$s.jsonl.gz" --output "$out"
   done
   log "  $(wc -l < "$tokens") tokens in $tokens"
 fi
 
+if [ "$num_iters" -gt 0 ]; then last=$exp_dir/checkpoint-$num_iters.pt; else last=$exp_dir/epoch-$num_epochs.pt; fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  log "Stage 4: training -> $exp_dir"
-  ft_opts=()
-  if [ -n "$finetune_from" ]; then
-    ft_opts+=(--checkpoint "$finetune_from/model.pt" --finetune 1)
-  fi
-  [ "$freeze_fm_decoder" = true ] && ft_opts+=(--freeze-fm-decoder 1)
+  log "Stage 4: training on $device -> $last (log: $exp_dir/log/train.log)"
+  ft_opts=(--freeze-fm-decoder "$freeze_fm_decoder" --use-lora "$use_lora" --use-dora "$use_dora")
+  [ -n "$finetune_from" ] && ft_opts+=(--checkpoint "$finetune_from/model.pt" --finetune true)
   [ -n "$freeze_fm_decoder_stacks" ] && ft_opts+=(--freeze-fm-decoder-stacks "$freeze_fm_decoder_stacks")
-  [ "$use_lora" = true ] && ft_opts+=(--use-lora 1)
-  [ "$use_dora" = true ] && ft_opts+=(--use-dora 1)
   [ "$adapters" = true ] && ft_opts+=(--lora-rank "$lora_rank" --lora-alpha "$lora_alpha" --lora-dropout "$lora_dropout")
-  py -m zipvoice.bin.train_zipvoice --world-size "$world_size" --use-fp16 "$([ "$use_fp16" = true ] && echo 1 || echo 0)" \
-    --model-config "$model_config" --token-file "$tokens" --tokenizer japanese \
-    --train-manifest "$fbank/${dataset}_cuts_train_tokens.jsonl.gz" \
-    --dev-manifest "$fbank/${dataset}_cuts_dev_tokens.jsonl.gz" \
-    --exp-dir "$exp_dir" --num-epochs "$num_epochs" --num-iters "$num_iters" \
-    --max-duration "$max_duration" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
-    --optimizer "$optimizer" --base-lr "$base_lr" --average-period "$average_period" \
-    --num-workers "$num_workers" "${ft_opts[@]}"
+  if [ -f "$last" ]; then log "  $last exists, skipping"; else
+    $cuda_cmd --gpu $((ngpu * world_size)) "$exp_dir/log/train.log" \
+      python3 -m zipvoice.bin.train_zipvoice --device "$device" --world-size "$world_size" --use-fp16 "$use_fp16" \
+        --model-config "$model_config" --token-file "$tokens" --tokenizer japanese \
+        --train-manifest "$fbank/${dataset}_cuts_train_tokens.jsonl.gz" \
+        --dev-manifest "$fbank/${dataset}_cuts_dev_tokens.jsonl.gz" \
+        --exp-dir "$exp_dir" --num-epochs "$num_epochs" --num-iters "$num_iters" \
+        --max-duration "$max_duration" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
+        --optimizer "$optimizer" --base-lr "$base_lr" --average-period "$average_period" \
+        --num-workers "$num_workers" "${ft_opts[@]}"
+  fi
 fi
 
 if [ "$num_iters" -gt 0 ]; then avg_name=iter-$num_iters-avg-$avg; avg_opts=(--iter "$num_iters")
@@ -255,35 +241,39 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   fi
 fi
 
+res=$exp_dir/infer/$avg_name
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
-  res=$exp_dir/infer/$avg_name
-  log "Stage 6: zero-shot inference on the test speakers -> $res"
+  log "Stage 6: zero-shot inference of the test speakers on $device -> $res (log: $exp_dir/log/infer-$avg_name.log)"
   [ -f "$corpus/test.tsv" ] || { echo "$0: $corpus/test.tsv: no test speakers to synthesise" >&2; exit 2; }
   py local/make_zero_shot_list.py --tsv "$corpus/test.tsv" --output "$res/test_list.tsv" \
     --ground-truth "$res/ground_truth.tsv" --max-per-speaker "$infer_per_speaker"
-  py -m zipvoice.bin.infer_zipvoice --model-name zipvoice --model-dir "$model_dir" --checkpoint-name "$checkpoint" \
-    --token-file "$tokens" --tokenizer japanese --scheme "$tokenizer_scheme" --test-list "$res/test_list.tsv" --res-dir "$res" \
-    --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"}
+  $decode_cmd --gpu $ngpu "$exp_dir/log/infer-$avg_name.log" \
+    python3 -m zipvoice.bin.infer_zipvoice --device "$device" --model-name zipvoice --model-dir "$model_dir" \
+      --checkpoint-name "$checkpoint" --token-file "$tokens" --tokenizer japanese --scheme "$tokenizer_scheme" \
+      --test-list "$res/test_list.tsv" --res-dir "$res" --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"}
   log "  $(find "$res" -name '*.wav' | wc -l) utterances in $res"
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
-  onnx_dir=$exp_dir/onnx
-  log "Stage 7: ONNX export (fp32 + int8) -> $onnx_dir"
-  py -m zipvoice.bin.onnx_export --model-name zipvoice --model-dir "$model_dir" --checkpoint-name "$checkpoint" \
-    --token-file "$tokens" --onnx-model-dir "$onnx_dir" --int8 1 ${vocoder_path:+--vocoder-path "$vocoder_path"}
-  res=$exp_dir/infer_onnx/$avg_name
-  py -m zipvoice.bin.infer_zipvoice_onnx --onnx-model-dir "$onnx_dir" --onnx-int8 1 --tokenizer japanese \
-    --scheme "$tokenizer_scheme" --test-list "$exp_dir/infer/$avg_name/test_list.tsv" --res-dir "$res" \
-    --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"}
-  log "  $(find "$res" -name '*.wav' | wc -l) utterances synthesised with onnxruntime in $res"
+  onnx_dir=$exp_dir/onnx; onnx_res=$exp_dir/infer_onnx/$avg_name
+  log "Stage 7: ONNX export (fp32 + int8) -> $onnx_dir; onnxruntime synthesis -> $onnx_res (logs: $exp_dir/log)"
+  $decode_cmd "$exp_dir/log/onnx_export.log" \
+    python3 -m zipvoice.bin.onnx_export --model-name zipvoice --model-dir "$model_dir" --checkpoint-name "$checkpoint" \
+      --token-file "$tokens" --onnx-model-dir "$onnx_dir" --int8 1 ${vocoder_path:+--vocoder-path "$vocoder_path"}
+  $decode_cmd "$exp_dir/log/infer_onnx-$avg_name.log" \
+    python3 -m zipvoice.bin.infer_zipvoice_onnx --onnx-model-dir "$onnx_dir" --onnx-int8 1 --tokenizer japanese \
+      --scheme "$tokenizer_scheme" --test-list "$res/test_list.tsv" --res-dir "$onnx_res" \
+      --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"}
+  log "  $(find "$onnx_res" -name '*.wav' | wc -l) utterances synthesised with onnxruntime in $onnx_res"
 fi
 
-res=$exp_dir/infer/$avg_name
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
-  log "Stage 8: evaluation of $res -> $res/metrics.json, $results_md"
-  py -m zipvoice.bin.evaluate --test-list "$res/test_list.tsv" --wav-dir "$res" --out "$res/metrics.json" \
-    --system "$(basename "$exp_dir")/$avg_name" --results-md "$results_md" ${asr_model_dir:+--asr-model-dir "$asr_model_dir"}
+  log "Stage 8: evaluation of $res on $device (log: $exp_dir/log/evaluate-$avg_name.log)"
+  $decode_cmd --gpu $ngpu "$exp_dir/log/evaluate-$avg_name.log" \
+    python3 -m zipvoice.bin.evaluate --device "$device" --test-list "$res/test_list.tsv" --wav-dir "$res" \
+      --output "$res/metrics.json" --system "$(basename "$exp_dir")/$avg_name" --results-md "$results_md" \
+      ${asr_model_dir:+--asr-model-dir "$asr_model_dir"}
+  log "  $res/metrics.json; mean metrics in $results_md"
 fi
 
 if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 9 ]; then
@@ -293,18 +283,20 @@ if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 9 ]; then
     --train-manifest "$fbank/${dataset}_cuts_train_tokens.jsonl.gz" --dev-manifest "$fbank/${dataset}_cuts_dev_tokens.jsonl.gz" \
     --iters "$distill_iters" --iters2 "$distill2_iters" --lr "$distill_lr" --lr2 "$distill2_lr" --avg "$distill_avg" \
     --max-duration "$max_duration" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
-    --world-size "$world_size" --use-fp16 "$use_fp16" --results-md "$results_md" --key "distill:$exp_dir"
+    --world-size "$world_size" --use-fp16 "$use_fp16" --results-md "$results_md" --key "distill:$exp_dir" \
+    --use-gpu "$use_gpu" --device "$device"
 fi
 
 if [ "$stage" -le 20 ] && [ "$stop_stage" -ge 20 ]; then
   log "Stage 20: fine-tuning trade-off study (local/run_study.sh $study_opts)"
   # shellcheck disable=SC2086
   local/run_study.sh --model-config "$model_config" --tokenizer-scheme "$tokenizer_scheme" --results-md "$results_md" \
-    --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"} ${asr_model_dir:+--asr-model-dir "$asr_model_dir"} $study_opts
+    --use-gpu "$use_gpu" --device "$device" --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"} \
+    ${asr_model_dir:+--asr-model-dir "$asr_model_dir"} $study_opts
 fi
 
 log "Done: stages $stage..$stop_stage."
-if [ "$stop_stage" -ge 6 ] && [ -d "$exp_dir/infer/$avg_name" ]; then
-  log "Synthesized audio: $exp_dir/infer/$avg_name/*.wav"
+if [ "$stop_stage" -ge 6 ] && [ -d "$res" ]; then
+  log "Synthesized audio: $res/*.wav"
   log "Averaged model:    $model_dir/$checkpoint (model.json, tokens.txt beside it)"
 fi

@@ -90,6 +90,12 @@ def test_boolean_options_only_accept_true_or_false(tmp_path):
     assert values(good)["use_gpu"] == "true"
 
 
+def test_boolean_options_take_1_and_0_as_true_and_false(tmp_path):
+    assert values(run_script(tmp_path, "--use-gpu", "1"))["use_gpu"] == "true"
+    assert values(run_script(tmp_path, "--use-gpu", "0"))["use_gpu"] == "false"
+    assert run_script(tmp_path, "--use-gpu", "2").returncode == 1
+
+
 def test_values_with_spaces_and_shell_characters_survive(tmp_path):
     result = run_script(tmp_path, "--cmd", "utils/queue.pl --mem 4G", "--name", "it's $HOME; `x` *")
     assert result.returncode == 0, result.stderr

@@ -67,6 +67,18 @@ def test_default_gpu_and_max_jobs_run_only_for_arrays(cluster):
     assert not any("mem_free" in arg for arg in cluster.argv("qsub"))  # option mem=0: nothing
 
 
+def test_an_option_given_twice_takes_its_last_value(cluster):
+    # What a recipe does to run a $cuda_cmd step without a GPU: "$cuda_cmd --gpu 0 ...".
+    result = cluster.run("queue.pl", "--gpu", "1", "--mem", "2G", "--gpu", "0", "exp/log/g.log", "true")
+    assert result.returncode == 0, result.stderr
+    assert cluster.passed("qsub", "-q", "all.q")
+    assert not any(arg.startswith("gpu=") for arg in cluster.argv("qsub"))
+    assert cluster.passed("qsub", "-l", "mem_free=2G,ram_free=2G")
+    assert cluster.run("queue.pl", "--gpu", "1", "--gpu", "4", "exp/log/g.log", "true").returncode == 0
+    assert cluster.passed("qsub", "-l", "gpu=4", "-q", "g.q")
+    assert not cluster.passed("qsub", "-l", "gpu=1")
+
+
 def test_single_dash_options_go_to_qsub_verbatim(cluster):
     result = cluster.run(
         "queue.pl", "-l", "hostname=b1", "-V", "-pe", "mpi", "3", "exp/log/v.log", "true"

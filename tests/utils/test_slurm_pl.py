@@ -51,6 +51,13 @@ def test_defaults_for_a_single_job(cluster):
     assert cluster.log("exp/log/s.log").splitlines()[2] == "hi"
 
 
+def test_an_option_given_twice_takes_its_last_value(cluster):
+    result = cluster.run("slurm.pl", "--gpu", "1", "--gpu", "0", "exp/log/g.log", "true")
+    assert result.returncode == 0, result.stderr
+    assert cluster.passed("sbatch", "-p", "shared")
+    assert not any(arg.startswith("--gres") for arg in cluster.argv("sbatch"))
+
+
 def test_unknown_option_is_fatal(cluster):
     result = cluster.run("slurm.pl", "--partition", "long", "exp/log/x.log", "true")
     assert result.returncode == 1

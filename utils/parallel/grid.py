@@ -130,10 +130,13 @@ def scheduler_flags(
     backend: GridBackend, inv: Invocation, config: SchedulerConfig
 ) -> tuple[list[str], int | None]:
     """Scheduler flags for the ``--name value`` options (and config defaults), then the
-    single-dash options verbatim; also the --max-jobs-run value for array jobs."""
-    given = list(inv.long_options)
-    named = {name for name, _ in given}
-    given += [(name, value) for name, value in config.defaults.items() if name not in named]
+    single-dash options verbatim; also the --max-jobs-run value for array jobs.
+
+    An option given twice takes its last value, as with run.pl, so that a recipe can
+    override what cmd.sh put in ``$cuda_cmd`` (``$cuda_cmd --gpu 0 ...``)."""
+    last = dict(inv.long_options)
+    given = [(name, last.pop(name)) for name, _ in inv.long_options if name in last]
+    given += [(name, value) for name, value in config.defaults.items() if name not in dict(given)]
     flags: list[str] = []
     max_jobs = None
     for name, value in given:

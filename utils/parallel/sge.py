@@ -34,7 +34,8 @@ exist), and runs the task with JOB replaced by ${SGE_TASK_ID}. Each task log sta
 error state for a rerun (qmod -cj) rather than finished; queue.pl waits on until it reruns or
 the job is deleted. SIGINT/SIGTERM delete the job with qdel.
 
-Options (each --name value is looked up in the config file and replaced by its flags):
+Options (each --name value is looked up in the config file and replaced by its flags; an
+option given twice takes its last value, e.g. "$cuda_cmd --gpu 0" asks for no GPU):
   --config FILE        config file (default: conf/queue.conf if it exists, else built-in)
   --mem SIZE           memory per slot   -> -l mem_free=SIZE,ram_free=SIZE (0: nothing)
   --num-threads N      threads per task  -> -pe smp N (1: nothing)

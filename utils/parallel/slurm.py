@@ -32,7 +32,8 @@ with "# <command>" and "# Started at ...", and ends with "# Accounting: ..." and
 at ... with status N". Exit status is 0 only if every task succeeds. squeue is polled so that
 a job that vanished is reported; SIGINT/SIGTERM cancel the job with scancel.
 
-Options (each --name value is looked up in the config file and replaced by its flags):
+Options (each --name value is looked up in the config file and replaced by its flags; an
+option given twice takes its last value, e.g. "$cuda_cmd --gpu 0" asks for no GPU):
   --config FILE        config file (default: conf/slurm.conf if it exists, else built-in)
   --mem SIZE           memory per CPU    -> --mem-per-cpu SIZE (0: nothing)
   --num-threads N      CPUs per task     -> --cpus-per-task N (default: 1)

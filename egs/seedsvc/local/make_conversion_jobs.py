@@ -18,15 +18,12 @@ F0 tracks and the targets are excerpts (the same span of the score) written unde
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from shirabe.audio import load_audio, save_audio  # noqa: E402
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging  # noqa: E402
+from shirabe.audio import load_audio, save_audio
+from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
 
 
 def get_parser() -> ArgumentParser:

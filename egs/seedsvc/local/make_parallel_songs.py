@@ -25,24 +25,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 from functools import cache, partial
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
-
-from seedsvc.content.labels import SILENCE, build_table, write_timings  # noqa: E402
-from seedsvc.features import Utterance, write_list  # noqa: E402
-from shirabe.audio import save_audio  # noqa: E402
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging  # noqa: E402
-from shirabe.minicorpus.jobs import run_jobs  # noqa: E402
-from shirabe.minicorpus.score import Song, generate_song  # noqa: E402
-from shirabe.minicorpus.singing import F0_RATE, SAMPLE_RATE, SINGERS, sing  # noqa: E402
-from shirabe.minicorpus.songs import num_samples  # noqa: E402
-from shirabe.minicorpus.voices import set_kokoro_cache, set_kokoro_threads  # noqa: E402
+from seedsvc.content.labels import SILENCE, build_table, write_timings
+from seedsvc.features import Utterance, write_list
+from shirabe.audio import save_audio
+from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.minicorpus.jobs import run_jobs
+from shirabe.minicorpus.score import Song, generate_song
+from shirabe.minicorpus.singing import F0_RATE, SAMPLE_RATE, SINGERS, sing
+from shirabe.minicorpus.songs import num_samples
+from shirabe.minicorpus.voices import set_kokoro_cache, set_kokoro_threads
 
 logger = logging.getLogger("make_parallel_songs")
 PART = "lead_vocal"

@@ -14,13 +14,10 @@ Example:
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from shirabe.cli import ArgumentParser, InputError, run_main  # noqa: E402
-from shirabe.eval.results_md import upsert_section  # noqa: E402
+from shirabe.cli import ArgumentParser, InputError, run_main
+from shirabe.eval.results_md import upsert_section
 
 
 def get_parser() -> ArgumentParser:
@@ -38,7 +35,7 @@ def main(argv=None) -> int:
     rows = []
     for path in args.results:
         if not path.is_file():
-            raise InputError(f"{path}: no such result (run zipvoice.bin.compute_dev_loss --out first)")
+            raise InputError(f"{path}: no such result (run zipvoice.bin.compute_dev_loss --output first)")
         rows.append(json.loads(path.read_text(encoding="utf-8")))
     ref = rows[0]["loss"]
     lines = ["| model | steps | guidance | dev sampling loss | vs reference | within margin |",

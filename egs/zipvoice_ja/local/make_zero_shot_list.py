@@ -19,10 +19,8 @@ import sys
 from collections import OrderedDict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging  # noqa: E402
-from shirabe.data.tsv import parse_tsv  # noqa: E402
+from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.data.tsv import parse_tsv
 
 
 def get_parser() -> ArgumentParser:

@@ -7,7 +7,7 @@
 #   local/run_study.sh                                  # mini corpus, tiny model, default sizes
 #   local/run_study.sh --pretrain-iters 2000 --finetune-iters 500 --work-dir exp/study_big
 #   local/run_study.sh --pool-tsv data/c/train.tsv,data/c/dev.tsv --test-tsv data/c/test.tsv \
-#       --finetune-speakers spkA,spkB --model-config conf/zipvoice_base.json   # your corpus
+#       --finetune-speakers spkA,spkB --model-config base   # your corpus, the 123 M base model
 #
 # Run from egs/zipvoice_ja. Every step skips what is already there, so a run resumes where it
 # stopped; remove a product (e.g. $work_dir/models/lora) to redo it.
@@ -24,7 +24,7 @@ sentences_per_speaker=16
 seed=0
 finetune_speakers=           # comma-separated; default: chosen by local/study_split.py
 eval_per_speaker=3
-model_config=conf/zipvoice_tiny.json
+model_config=conf/zipvoice_tiny.json  # 'base': the packaged zipvoice/configs/zipvoice_base.json
 tokenizer_scheme=prosody
 max_duration=30
 num_buckets=4
@@ -44,6 +44,8 @@ asr_model_dir=
 f0_method=harvest
 keep_checkpoints=false       # false: a finished run keeps only its averaged model (saves GBs)
 nj=2
+use_gpu=true                 # training, synthesis and evaluation jobs ask for a GPU (--gpu 1)
+device=auto                  # --device of their binaries: auto | cpu | cuda | cuda:N | mps
 
 help_message="Usage: $0 [options]   (run from egs/zipvoice_ja)
 Options (default in parentheses):
@@ -56,7 +58,7 @@ Options (default in parentheses):
   --num-speakers / --sentences-per-speaker / --seed   mini corpus ($num_speakers / $sentences_per_speaker / $seed)
   --finetune-speakers A,B        speakers held out of pretraining and fine-tuned on (auto)
   --eval-per-speaker N           held-out utterances per fine-tuning and per unseen speaker ($eval_per_speaker)
-  --model-config FILE            model to pretrain ($model_config)
+  --model-config FILE            model to pretrain, or base: zipvoice/configs/zipvoice_base.json ($model_config)
   --tokenizer-scheme S           prosody | hl | phone | kana ($tokenizer_scheme)
   --max-duration S / --num-buckets N   batching ($max_duration / $num_buckets)
   --pretrain-iters N / --pretrain-lr LR   pretraining batches / Eden base rate ($pretrain_iters / $pretrain_lr)
@@ -73,7 +75,10 @@ Options (default in parentheses):
   --f0-method M                  harvest | crepe ($f0_method)
   --keep-checkpoints BOOL        keep every checkpoint of finished runs ($keep_checkpoints)
   --nj N                         fine-tuning runs, syntheses and evaluations run N at a time ($nj)
-Steps: 1 corpus, 2 split, 3 features, 4 pretrain, 5 fine-tune, 6 synthesise, 7 evaluate, 8 report."
+  --use-gpu BOOL                 training (\$cuda_cmd), synthesis and evaluation (\$decode_cmd) jobs ask for a GPU ($use_gpu)
+  --device DEVICE                auto | cpu | cuda | cuda:N | mps for those jobs; cpu if --use-gpu false ($device)
+Steps: 1 corpus, 2 split, 3 features, 4 pretrain, 5 fine-tune, 6 synthesise, 7 evaluate, 8 report.
+Logs: \$work_dir/log/."
 
 . ./path.sh
 . ./cmd.sh
@@ -82,6 +87,11 @@ Steps: 1 corpus, 2 split, 3 features, 4 pretrain, 5 fine-tune, 6 synthesise, 7 e
 log() { echo -e "$(date '+%Y-%m-%d %H:%M:%S') (run_study.sh) $*"; }
 die() { echo "$0: $*" >&2; exit 2; }
 py() { python3 "$@"; }
+ngpu=1; [ "$use_gpu" = true ] || ngpu=0
+case $device in auto|cpu|mps|cuda|cuda:[0-9]*) ;; *) die "--device $device: expected auto, cpu, cuda, cuda:N or mps" ;; esac
+case $use_gpu:$device in false:auto) device=cpu ;; false:cuda*) die "--device $device needs --use-gpu true" ;; esac
+[ "$model_config" = base ] &&
+  model_config=$(py -c 'import importlib.resources as r; print(r.files("zipvoice") / "configs/zipvoice_base.json")')
 
 lists=$work_dir/lists
 models=$work_dir/models
@@ -105,17 +115,20 @@ run_parallel() {
   [ ${#failed[@]} -eq 0 ]
 }
 
-# train_run EXP_DIR TRAIN_DATA_DIR ITERS [options...]: train_zipvoice, then average the last checkpoints
+# train_run EXP_DIR TRAIN_DATA_DIR ITERS [options...]: train_zipvoice as a $cuda_cmd job (log:
+# $work_dir/log/train_<EXP_DIR name>.log), then average the last checkpoints
 train_run() {
   local exp=$1 data=$2 iters=$3
   shift 3
   local every=$(( iters / (avg + 1) > 0 ? iters / (avg + 1) : 1 ))
-  py -m zipvoice.bin.train_zipvoice --model-config "$model_config" --token-file "$data/tokens.txt" \
-    --tokenizer japanese --train-manifest "$data/fbank/custom_cuts_train_tokens.jsonl.gz" \
-    --dev-manifest "$data/fbank/custom_cuts_dev_tokens.jsonl.gz" --exp-dir "$exp" --num-iters "$iters" \
-    --max-duration "$max_duration" --num-buckets "$num_buckets" --num-workers 0 --drop-last 0 --use-fp16 0 \
-    --save-every-n "$every" --keep-last-k $((avg + 1)) --average-period 1 --log-interval 20 --seed "$seed" "$@"
-  py -m zipvoice.bin.generate_averaged_model --exp-dir "$exp" --iter "$iters" --avg "$avg"
+  $cuda_cmd --gpu $ngpu "$work_dir/log/train_${exp##*/}.log" \
+    python3 -m zipvoice.bin.train_zipvoice --device "$device" --model-config "$model_config" \
+      --token-file "$data/tokens.txt" --tokenizer japanese --train-manifest "$data/fbank/custom_cuts_train_tokens.jsonl.gz" \
+      --dev-manifest "$data/fbank/custom_cuts_dev_tokens.jsonl.gz" --exp-dir "$exp" --num-iters "$iters" \
+      --max-duration "$max_duration" --num-buckets "$num_buckets" --num-workers 0 --drop-last 0 --use-fp16 false \
+      --save-every-n "$every" --keep-last-k $((avg + 1)) --average-period 1 --log-interval 20 --seed "$seed" "$@" ||
+    return  # (set -e does not apply where the caller tests the status)
+  py -m zipvoice.bin.generate_averaged_model --exp-dir "$exp" --iter "$iters" --avg "$avg" || return
   [ "$keep_checkpoints" = true ] || rm -f "$exp"/epoch-*.pt "$exp"/checkpoint-*.pt "$exp"/best-*-loss.pt
 }
 
@@ -124,7 +137,7 @@ if [ ! -f "$lists/split.json" ]; then
     corpus=$work_dir/corpus/speech
     log "Study step 1: mini corpus ($num_speakers speakers x $sentences_per_speaker sentences) -> $corpus"
     py ../../local/make_mini_corpus.py --output-dir "$work_dir/corpus" --parts speech --seed "$seed" \
-      --num-speakers "$num_speakers" --sentences-per-speaker "$sentences_per_speaker" --no-progress
+      --num-speakers "$num_speakers" --sentences-per-speaker "$sentences_per_speaker" --no-progress true
     pool_tsv=$corpus/train.tsv,$corpus/dev.tsv; test_tsv=$corpus/test.tsv; speakers_tsv=$corpus/speakers.tsv
   fi
   [ -n "$test_tsv" ] || die "--pool-tsv needs --test-tsv (the unseen speakers)"
@@ -201,14 +214,16 @@ synthesise() {
   for set in finetune_eval zero_shot; do
     out=$work_dir/infer/$sys/$set
     [ -f "$out/.done" ] && continue
-    py -m zipvoice.bin.infer_zipvoice --model-dir "$models/$sys" --tokenizer japanese --scheme "$tokenizer_scheme" \
-      --test-list "$lists/$set/test_list.tsv" --res-dir "$out" --num-step "$num_step" --seed "$seed" \
-      ${vocoder_path:+--vocoder-path "$vocoder_path"}
+    $decode_cmd --gpu $ngpu "$work_dir/log/infer_$sys.$set.log" \
+      python3 -m zipvoice.bin.infer_zipvoice --device "$device" --model-dir "$models/$sys" --tokenizer japanese \
+        --scheme "$tokenizer_scheme" --test-list "$lists/$set/test_list.tsv" --res-dir "$out" --num-step "$num_step" \
+        --seed "$seed" ${vocoder_path:+--vocoder-path "$vocoder_path"}
     touch "$out/.done"
   done
   [ -f "$models/$sys/dev_loss.json" ] ||
-    py -m zipvoice.bin.compute_dev_loss --model-dir "$models/$sys" --label "$sys" --out "$models/$sys/dev_loss.json" \
-      --dev-manifest "$work_dir/data_finetune/fbank/custom_cuts_dev_tokens.jsonl.gz"
+    $decode_cmd --gpu $ngpu "$work_dir/log/dev_loss_$sys.log" \
+      python3 -m zipvoice.bin.compute_dev_loss --device "$device" --model-dir "$models/$sys" --label "$sys" \
+        --output "$models/$sys/dev_loss.json" --dev-manifest "$work_dir/data_finetune/fbank/custom_cuts_dev_tokens.jsonl.gz"
 }
 log "Study step 6: synthesis for the fine-tuned and the unseen speakers: $systems"
 run_parallel synthesise $systems
@@ -217,9 +232,10 @@ evaluate() {
   local sys=$1 set
   for set in finetune_eval zero_shot; do
     [ -f "$work_dir/infer/$sys/$set/metrics.json" ] ||
-      py -m zipvoice.bin.evaluate --test-list "$lists/$set/test_list.tsv" --wav-dir "$work_dir/infer/$sys/$set" \
-        --system "$sys" --out "$work_dir/infer/$sys/$set/metrics.json" --f0-method "$f0_method" \
-        ${asr_model_dir:+--asr-model-dir "$asr_model_dir"}
+      $decode_cmd --gpu $ngpu "$work_dir/log/evaluate_$sys.$set.log" \
+        python3 -m zipvoice.bin.evaluate --device "$device" --test-list "$lists/$set/test_list.tsv" \
+          --wav-dir "$work_dir/infer/$sys/$set" --system "$sys" --output "$work_dir/infer/$sys/$set/metrics.json" \
+          --f0-method "$f0_method" ${asr_model_dir:+--asr-model-dir "$asr_model_dir"}
   done
 }
 log "Study step 7: evaluation"

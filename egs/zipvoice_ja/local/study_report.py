@@ -21,12 +21,10 @@ import re
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
-
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging  # noqa: E402
-from shirabe.eval.plot import scatter_png  # noqa: E402
-from shirabe.eval.report import AudioRow, AudioSection, Table, write_report  # noqa: E402
-from shirabe.eval.results_md import upsert_section  # noqa: E402
+from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.eval.plot import scatter_png
+from shirabe.eval.report import AudioRow, AudioSection, Table, write_report
+from shirabe.eval.results_md import upsert_section
 
 SETS = {"finetune_eval": "fine-tuned speakers (held-out sentences)", "zero_shot": "unseen speakers (zero-shot)"}
 PARAMS_LINE = re.compile(r"parameters: (\d+) trainable of (\d+)")
