@@ -12,6 +12,10 @@ def read_requirements(name):
     return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
 
 
+# Folders without an __init__.py that hold files the code opens: shipped as data-only packages
+# (so a wheel keeps them) with the files each one holds.
+DATA_DIRS = {"shirabe.text.data": ["*.tsv"], "zipvoice.configs": ["*.json"]}
+
 setup(
     name="shirabe",
     version="0.1.0",
@@ -20,9 +24,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["shirabe*", "zipvoice*", "seedsvc*"]),
-    include_package_data=True,
-    package_data={"shirabe": ["minicorpus/*.tsv", "minicorpus/*.txt", "text/data/*.tsv"], "zipvoice": ["configs/*.json"]},
+    packages=find_packages(include=["shirabe*", "zipvoice*", "seedsvc*"]) + list(DATA_DIRS),
+    package_data={"shirabe.minicorpus": ["*.txt"], **DATA_DIRS},
     install_requires=read_requirements("requirements.txt"),
     extras_require={"dev": read_requirements("requirements-dev.txt")},
 )

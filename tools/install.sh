@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Sets up everything Shirabe needs, idempotently:
 #   - Debian packages used by the recipes (only when run as root and missing):
-#     sox, libsox-fmt-mp3, fluidsynth, fluid-soundfont-gm, chromium (headless checks of
-#     the HTML evaluation reports);
+#     fluidsynth, fluid-soundfont-gm (the mini corpus' songs), chromium (headless checks of
+#     the HTML evaluation reports) and fonts-ipaexfont-gothic (a Japanese font for those
+#     reports and the plots: IPAexGothic, 3.3 MB; fonts-noto-cjk would be 57 MB);
 #   - a virtual environment in ./.venv with torch and requirements*.txt;
 #   - Shirabe itself, installed in editable mode.
 # A second run only checks stamps and returns in about a second.
@@ -24,7 +25,7 @@ TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 log() { echo "[install] $*"; }
 
 # ---- Debian packages -------------------------------------------------------
-apt_packages="sox libsox-fmt-mp3 fluidsynth fluid-soundfont-gm chromium"
+apt_packages="fluidsynth fluid-soundfont-gm chromium fonts-ipaexfont-gothic"
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
   for p in $apt_packages; do
@@ -40,7 +41,8 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
   else
     log "warning: Debian packages missing:$missing (run as root, or install them yourself);"
-    log "         the song and accompaniment parts of the mini corpus need fluidsynth and its soundfont."
+    log "         the song and accompaniment parts of the mini corpus need fluidsynth and its soundfont,"
+    log "         Japanese text in the HTML reports and plots needs fonts-ipaexfont-gothic."
   fi
 fi
 

@@ -1,16 +1,19 @@
-"""A labelled scatter plot as PNG (matplotlib, no display needed)."""
+"""A labelled scatter plot as PNG (matplotlib, no display needed), Japanese text included."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+from shirabe.eval.fonts import matplotlib_font_rc
+
 
 def scatter_png(points: list[tuple[str, float, float]], out: str | Path, xlabel: str, ylabel: str,
                 title: str = "", note: str = "") -> Path:
     """Write ``points`` (label, x, y) as a scatter plot with each point labelled; NaN points are skipped.
 
-    ``note`` is printed small under the axes (e.g. which direction is better).
+    ``note`` is printed small under the axes (e.g. which direction is better). Text may be
+    Japanese: its glyphs come from a Japanese font (:mod:`shirabe.eval.fonts`).
     """
     import matplotlib
 
@@ -19,6 +22,12 @@ def scatter_png(points: list[tuple[str, float, float]], out: str | Path, xlabel:
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    with plt.rc_context(matplotlib_font_rc()):
+        _scatter(plt, points, out, xlabel, ylabel, title, note)
+    return out
+
+
+def _scatter(plt, points, out: Path, xlabel: str, ylabel: str, title: str, note: str) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=100)
     shown = [(lbl, x, y) for lbl, x, y in points if x is not None and y is not None
              and math.isfinite(x) and math.isfinite(y)]
@@ -42,4 +51,3 @@ def scatter_png(points: list[tuple[str, float, float]], out: str | Path, xlabel:
     fig.savefig(tmp, format="png")
     plt.close(fig)
     tmp.replace(out)
-    return out

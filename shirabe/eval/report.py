@@ -5,7 +5,7 @@ folder (``audio/``, ``img/``, replaced on every call) and links them relatively,
 so the folder can be moved, zipped or served as it is. Audio sections are grids: one row per test
 item (its id and text), one column per source (prompt, ground truth, each
 system), each cell an ``<audio controls>`` player (or a dash when the item has
-no such file).
+no such file). Text is set in a Japanese font (:mod:`shirabe.eval.fonts`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-STYLE = """
-body { font-family: sans-serif; margin: 2em; color: #222; }
+from shirabe.eval.fonts import css_font_family
+
+# Japanese families first (item texts, captions): a browser without any of them shows empty boxes.
+STYLE = f"""
+body {{ font-family: {css_font_family()}; margin: 2em; color: #222; }}""" + """
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; vertical-align: top; }
 th { background: #f3f3f3; }
@@ -94,7 +97,7 @@ def write_report(out_dir: str | Path, title: str, intro: str = "", tables: list[
         head = '<th class="label">item</th>' + "".join(f"<th>{html.escape(c)}</th>" for c in section.columns)
         rows = []
         for row in section.rows:
-            cells = [f'<td class="label">{html.escape(row.item_id)}<div class="text">{html.escape(row.text)}</div></td>']
+            cells = [f'<td class="label">{html.escape(row.item_id)}<div class="text" lang="ja">{html.escape(row.text)}</div></td>']
             for c, col in enumerate(section.columns):
                 src = row.audio.get(col)
                 if src is None or not Path(src).is_file():

@@ -144,7 +144,7 @@ def test_both_stages_train_only_the_decoder_and_keep_the_ema(tmp_path):
     # the distilled model loads for inference and its dev losses are finite
     r = run("-m", "zipvoice.bin.compute_dev_loss", "--model-dir", second, "--checkpoint-name", "checkpoint-4.pt",
             "--model-name", "zipvoice_distill", "--dev-manifest", corpus["dev"], "--num-step", 4,
-            "--out", tmp_path / "dev.json")
+            "--output", tmp_path / "dev.json")
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads((tmp_path / "dev.json").read_text())
     assert result["loss"] > 0 and result["utterances"] == 2 and result["guidance_scale"] == 3.0

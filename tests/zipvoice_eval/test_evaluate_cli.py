@@ -51,7 +51,7 @@ def run_evaluate(*args):
 def test_metrics_json_and_results_table(setup, tiny_whisper_dir):
     work, wav_dir = setup
     out, md = work / "metrics.json", work / "RESULTS.md"
-    r = run_evaluate("--test-list", work / "test_list.tsv", "--wav-dir", wav_dir, "--out", out,
+    r = run_evaluate("--test-list", work / "test_list.tsv", "--wav-dir", wav_dir, "--output", out,
                      "--asr-model-dir", tiny_whisper_dir, "--results-md", md, "--system", "probe")
     assert r.returncode == 0, r.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
@@ -85,7 +85,7 @@ def read_text(work, utt):
 
 def test_missing_output_is_a_one_line_error(setup, tmp_path):
     work, _ = setup
-    r = run_evaluate("--test-list", work / "test_list.tsv", "--wav-dir", tmp_path, "--out", tmp_path / "m.json")
+    r = run_evaluate("--test-list", work / "test_list.tsv", "--wav-dir", tmp_path, "--output", tmp_path / "m.json")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].endswith(f"{tmp_path / 'same.wav'}: no output for test item 'same' of "
                                                       f"{work / 'test_list.tsv'}")
