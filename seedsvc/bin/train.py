@@ -1,40 +1,57 @@
 """Train SeedSVC: V2 (phase 0), F0 adapters (phase 1) or the DiT with them (phase 2).
 
 The experiment directory describes itself: ``config.yaml`` (the resolved model and
-training config), ``command.txt`` (the command lines), ``checkpoint-N.pt`` (full
-training state, written atomically; the newest is resumed), ``model.pth`` (the
-result in upstream's ``{'net': {'cfm', 'length_regulator'}}`` layout) and
-``tensorboard/``. See :mod:`seedsvc.training` for what each phase trains.
+training config), ``command.txt`` (each command line with its date, git revision and
+package versions), ``checkpoint-N.pt`` (the full training state of
+:class:`shirabe.train.loop.Trainer`, written atomically; the newest is resumed
+exactly), ``model.pth`` (the result in upstream's ``{'net': {'cfm',
+'length_regulator'}}`` layout), ``log-train-phaseN.txt`` and ``tensorboard/``. See
+:mod:`seedsvc.training` for what each phase trains.
 
-Phase 1 starts from a V2 checkpoint (``--init-checkpoint``; upstream's
+Phase 1 starts from a V2 checkpoint (``--checkpoint``; upstream's
 ``cfm_small.pth`` or a phase-0 ``model.pth``) and the V1 F0 embedding
 (``--v1-f0-checkpoint``; without it the embedding is a seeded random table, which
 the log says). Phase 2 starts from a phase-1 ``model.pth``.
+
+Training is step-based: :class:`seedsvc.dataset.SegmentSampler` draws random crops
+for ``num_steps`` optimizer updates. The options shared by every training binary
+(precision, accumulation, clipping, DDP/torchrun) are described in docs/training.md.
 """
 
 from __future__ import annotations
 
-import logging
-import shlex
-import sys
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 from lhotse import CutSet
-from tqdm import tqdm
 
 from seedsvc.dataset import SegmentSampler
 from seedsvc.models import build_cfm, build_length_regulator, read_config, read_net
 from seedsvc.models.loading import F0_KEY_PREFIXES, f0_block, load_part
-from seedsvc.training import count_params, select_trainable
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
-from shirabe.train.checkpoint import atomic_save, find_checkpoints, remove_checkpoints, safe_load
+from seedsvc.training import (
+    SeedSVCTrainingModel,
+    count_params,
+    describe_groups,
+    lr_scales,
+    select_trainable,
+)
+from shirabe.cli import ArgumentParser, InputError, add_bool_argument, get_logger, run_main
+from shirabe.train.dist import cleanup_dist, launch, wrap_ddp
+from shirabe.train.loop import SEED_STRIDE_PER_RANK, Trainer, new_training_params
 from shirabe.train.lr_scheduler import Eden
+from shirabe.train.metrics import MetricsTracker, TensorBoard
+from shirabe.train.optim import parameter_groups_by_prefix
+from shirabe.train.options import add_training_arguments, check_training_arguments, resolve_dtype
+from shirabe.train.precision import MixedPrecision
+from shirabe.train.process import describe_experiment, setup_rank, setup_rank_logging
 
-logger = logging.getLogger("seedsvc.train")
+logger = get_logger("seedsvc.bin.train")
 
+MODULE = "seedsvc.bin.train"
 TRAINING_DEFAULTS = {
     "segment_frames": 400,
     "batch_size": 8,
@@ -56,16 +73,16 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--phase", type=int, choices=(0, 1, 2), required=True, help="training phase (required)")
     p.add_argument("--cuts", type=Path, required=True, help="training cuts with mel, f0, style, content (required)")
     p.add_argument("--exp-dir", type=Path, required=True, help="experiment directory (required)")
-    p.add_argument("--init-checkpoint", type=Path, default=None, help="starting weights ({'net': ...} layout)")
-    p.add_argument("--v1-f0-checkpoint", type=Path, default=None, help="V1 singing checkpoint holding the F0 embedding")
-    p.add_argument("--no-f0", action="store_true", help="build the model without F0 (baseline)")
-    p.add_argument("--num-steps", type=int, default=None, help="override the phase's number of steps")
-    p.add_argument("--lr", type=float, default=None, help="override the phase's learning rate")
-    p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--trust-checkpoint", action="store_true", help="allow pickle in checkpoints you trust")
-    p.add_argument("--verbose", action="store_true", help="debug logging")
+    p.add_argument("--checkpoint", dest="init_checkpoint", type=Path, default=None, help="starting weights ({'net': ...} layout; needed by phases 1 and 2) (default: none, random weights)")
+    p.add_argument("--v1-f0-checkpoint", type=Path, default=None, help="V1 singing checkpoint holding the F0 embedding (default: none, a seeded random table unless "
+                        "--checkpoint has one)")
+    add_bool_argument(p, "--no-f0", False, "build the model without F0 (the baseline)")
+    p.add_argument("--num-iters", dest="num_steps", type=int, default=None,
+                   help="optimizer updates (default: the config's training.phaseN.num_steps)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the config's training.phaseN.lr)")
+    p.add_argument("--batch-size", type=int, default=None, help="crops per batch (default: the config's training.batch_size)")
+    add_training_arguments(p, seed=0, dtype="float32", max_grad_norm=None, num_threads=torch.get_num_threads(),
+                           num_threads_help="training (default: as many as PyTorch picks on this machine)")
     return p
 
 
@@ -119,43 +136,51 @@ def check_batch_ids(ids: torch.Tensor, lr_block: dict, config: Path, where: str)
                          f"cfm_length_regulator.codebook_size {n}")
 
 
-def net_state(cfm, lr_mod) -> dict:
-    return {"cfm": cfm.state_dict(), "length_regulator": lr_mod.state_dict()}
+@dataclass
+class Plan:
+    """What the checks before training found out, handed to every training process."""
+
+    cfg: dict
+    tcfg: dict
+    pcfg: dict
+    cuts: CutSet
+    use_f0: bool
+    discrete: bool
+    num_steps: int
+    lr: float
+    batch_size: int
+    argv: list[str] | None
 
 
-def main(argv=None) -> int:
-    args = get_parser().parse_args(argv)
-    exp = args.exp_dir
-    exp.mkdir(parents=True, exist_ok=True)
-    setup_logging(args.verbose, exp / f"log-train-phase{args.phase}.txt")
-    with (exp / "command.txt").open("a", encoding="utf-8") as f:
-        f.write(" ".join(shlex.quote(a) for a in [sys.executable, "-m", "seedsvc.bin.train", *(argv or sys.argv[1:])]) + "\n")
-    final = exp / "model.pth"
-    if final.is_file():
-        logger.info("%s exists; nothing to do", final)
-        return 0
+def plan_training(args, argv: list[str] | None) -> Plan:
+    """Read and check the config and the cuts (one-line errors before any process starts)."""
     cfg = read_config(args.config)
     tcfg = training_config(cfg)
     pcfg = dict(tcfg[f"phase{args.phase}"])
-    num_steps = args.num_steps or int(pcfg["num_steps"])
-    lr = args.lr or float(pcfg["lr"])
-    batch_size = args.batch_size or int(tcfg["batch_size"])
     use_f0 = args.phase > 0 and not args.no_f0
     if use_f0 and f0_block(cfg) is None:
         raise InputError(f"{args.config}: phase {args.phase} needs an enabled 'f0' block (or pass --no-f0)")
+    if args.phase > 0 and args.init_checkpoint is None:
+        raise InputError(f"phase {args.phase} starts from trained weights: pass --checkpoint")
     if not args.cuts.is_file():
         raise InputError(f"{args.cuts}: no such cuts file")
     cuts = CutSet.from_file(args.cuts)
     lr_block = cfg["cfm_length_regulator"]
     check_content(cuts, lr_block, args.config)
-    discrete = bool(lr_block.get("is_discrete", True))
     if not use_f0:
         cfg["f0"] = {**(cfg.get("f0") or {}), "enabled": False}
-    (exp / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return Plan(cfg=cfg, tcfg=tcfg, pcfg=pcfg, cuts=cuts, use_f0=use_f0,
+                discrete=bool(lr_block.get("is_discrete", True)),
+                num_steps=args.num_steps or int(pcfg["num_steps"]), lr=args.lr or float(pcfg["lr"]),
+                batch_size=args.batch_size or int(tcfg["batch_size"]), argv=argv)
 
+
+def build_model(args, plan: Plan) -> SeedSVCTrainingModel:
+    """The CFM and length regulator with their starting weights, trainable parts set for the phase."""
     torch.manual_seed(args.seed)
-    cfm = build_cfm(cfg, with_f0=use_f0)
-    lr_mod = build_length_regulator(cfg)
+    cfm = build_cfm(plan.cfg, with_f0=plan.use_f0)
+    lr_mod = build_length_regulator(plan.cfg)
+    has_f0_weights = False
     if args.init_checkpoint is not None:
         net = read_net(args.init_checkpoint, trust=args.trust_checkpoint)
         for part in ("cfm", "length_regulator"):
@@ -164,88 +189,90 @@ def main(argv=None) -> int:
         load_part(cfm, net["cfm"], "cfm", args.init_checkpoint, allow_missing=F0_KEY_PREFIXES)
         load_part(lr_mod, net["length_regulator"], "length_regulator", args.init_checkpoint)
         has_f0_weights = any(k.startswith(F0_KEY_PREFIXES) for k in net["cfm"])
-    elif args.phase > 0:
-        raise InputError(f"phase {args.phase} starts from trained weights: pass --init-checkpoint")
-    else:
-        has_f0_weights = False
-    if use_f0:
+    if plan.use_f0:
         if args.v1_f0_checkpoint is not None:
             cfm.estimator.f0_encoder.load_v1(args.v1_f0_checkpoint, trust=args.trust_checkpoint)
             logger.info("F0 embedding: V1's, from %s (frozen)", args.v1_f0_checkpoint)
         elif not has_f0_weights:
             logger.warning("no --v1-f0-checkpoint: the frozen F0 embedding is a seeded random N(0, 1) table")
-    groups = select_trainable(cfm, lr_mod, args.phase, lr, float(pcfg.get("dit_lr_scale", 0.1)))
-    trainable, frozen = count_params([cfm, lr_mod])
-    opt_params = sum(p.numel() for g in groups for p in g["params"])
-    logger.info("phase %d%s: %d trainable parameters (%s), %d frozen; the optimizer gets %d", args.phase,
+    select_trainable(cfm, lr_mod, args.phase)
+    return SeedSVCTrainingModel(cfm, lr_mod, plan.use_f0)
+
+
+def compute_loss(model, batch: dict, is_training: bool, *, device: torch.device, check_ids=None):
+    """The CFM loss of a batch; it is a mean over the frames after the prompts, the normaliser."""
+    if check_ids is not None:
+        check_ids(batch["content"])
+    batch = {k: v.to(device) for k, v in batch.items()}
+    with torch.set_grad_enabled(is_training):
+        loss = model(batch)
+    frames = float((batch["x_lens"] - batch["prompt_lens"]).clamp(min=0).sum())
+    return loss, MetricsTracker(loss=float(loss.detach()) * frames, frames=frames, utterances=batch["mel"].size(0))
+
+
+def log_file(args) -> Path:
+    return args.exp_dir / f"log-train-phase{args.phase}.txt"
+
+
+def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env: bool = False, *,
+        plan: Plan) -> None:
+    device, local_rank = setup_rank(rank, world_size, args, local_rank, use_env, log_file=log_file(args))
+    exp, phase, tcfg, pcfg = args.exp_dir, args.phase, plan.tcfg, plan.pcfg
+    if rank == 0:
+        describe_experiment(exp, MODULE, plan.argv, files={"config.yaml": yaml.safe_dump(plan.cfg, sort_keys=False)},
+                            commands_file="command.txt")
+    model = build_model(args, plan)
+    groups = parameter_groups_by_prefix(model, plan.lr, lr_scales(model.cfm, phase, float(pcfg.get("dit_lr_scale", 0.1))))
+    trainable, frozen = count_params([model])
+    logger.info("phase %d%s: %d trainable parameters (%s), %d frozen; the optimizer gets %d", phase,
                 " (no F0)" if args.no_f0 else "", trainable,
-                ", ".join(f"{g['name']} {sum(p.numel() for p in g['params'])} @ lr {g['lr']:g}" for g in groups),
-                frozen, opt_params)
-    device = torch.device(args.device)
-    cfm.to(device).train()
-    lr_mod.to(device).train()
+                describe_groups(model, groups),
+                frozen, sum(p.numel() for g in groups for p in g["params"]))
+    model.to(device).train()
     optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
-    scheduler = Eden(optimizer, lr_batches=max(num_steps, 1) * 2, lr_epochs=1e9,
+    scheduler = Eden(optimizer, lr_batches=max(plan.num_steps, 1) * 2, lr_epochs=1e9,
                      warmup_batches=float(pcfg.get("warmup", 100)), warmup_start=0.05)
-    sampler = SegmentSampler(cuts, int(tcfg["segment_frames"]), batch_size, float(tcfg["prompt_min"]),
-                             float(tcfg["prompt_max"]), seed=args.seed,
+    sampler = SegmentSampler(plan.cuts, int(tcfg["segment_frames"]), plan.batch_size, float(tcfg["prompt_min"]),
+                             float(tcfg["prompt_max"]), seed=args.seed + SEED_STRIDE_PER_RANK * rank,
                              cross_prompt_prob=float(pcfg.get("cross_prompt_prob", tcfg.get("cross_prompt_prob", 0.0))))
-    step = 0
-    latest = find_checkpoints(exp)
-    if latest:
-        state = safe_load(latest[0])
-        if state.get("phase") != args.phase:
-            raise InputError(f"{latest[0]}: a phase {state.get('phase')} checkpoint, not phase {args.phase}")
-        cfm.load_state_dict(state["net"]["cfm"])
-        lr_mod.load_state_dict(state["net"]["length_regulator"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.load_state_dict(state["sampler"])
-        torch.set_rng_state(state["torch_rng"])
-        step = int(state["iters"])
-        logger.info("resumed from %s at step %d", latest[0], step)
+    lr_block = plan.cfg["cfm_length_regulator"]
+    check_ids = partial(check_batch_ids, lr_block=lr_block, config=args.config, where=str(args.cuts)) \
+        if plan.discrete else None
+    max_grad_norm = args.max_grad_norm if args.max_grad_norm is not None else float(tcfg["grad_clip"])
+    params = new_training_params(
+        exp_dir=exp, seed=args.seed, num_iters=plan.num_steps, save_every_n=int(tcfg["save_every"]),
+        keep_last_k=int(tcfg["keep_checkpoints"]), log_interval=int(tcfg["log_every"]), valid_interval=0,
+        accum_grad=args.accum_grad, max_grad_norm=max_grad_norm, gradient_checkpointing=args.gradient_checkpointing,
+        phase=phase, world_size=world_size, batch_size=plan.batch_size, lr=plan.lr, dtype=resolve_dtype(args),
+    )
+    trainer = Trainer(params, wrap_ddp(model, device), optimizer, scheduler, sampler,
+                      partial(compute_loss, device=device, check_ids=check_ids), device,
+                      MixedPrecision(resolve_dtype(args), device), rank=rank, world_size=world_size,
+                      tb=TensorBoard(exp / "tensorboard", enabled=args.tensorboard, rank=rank),
+                      extra_state={"phase": phase})
+    trainer.resume_latest(expect={"phase": phase})
+    try:
+        trainer.fit()
+    finally:
+        trainer.tb.close()
+        cleanup_dist()
+    steps = int(params.batch_idx_train)
+    final = trainer.save_model(exp / "model.pth", lambda m: m.release_state(steps, phase))
+    if final is not None:
+        logger.info("wrote %s after %d steps (phase %d, running loss %.4f)", final, steps, phase,
+                    trainer.tot_loss.averages().get("loss", float("nan")))
 
-    from torch.utils.tensorboard import SummaryWriter
 
-    tb = SummaryWriter(str(exp / "tensorboard"))
-    trainable_params = [p for g in groups for p in g["params"]]
-    bar = tqdm(total=num_steps, initial=step, desc=f"phase {args.phase}", unit="step")
-    running = 0.0
-    while step < num_steps:
-        batch = sampler.batch()
-        if discrete:
-            check_batch_ids(batch["content"], lr_block, args.config, str(args.cuts))
-        batch = {k: v.to(device) for k, v in batch.items()}
-        mu, _ = lr_mod(batch["content"], batch["x_lens"])
-        loss = cfm(batch["mel"], batch["x_lens"], batch["prompt_lens"], mu, batch["style"],
-                   f0=batch["f0"] if use_f0 else None)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable_params, float(tcfg["grad_clip"]))
-        optimizer.step()
-        step += 1
-        scheduler.step_batch(step)
-        running += loss.item()
-        bar.update()
-        if step % int(tcfg["log_every"]) == 0 or step == num_steps:
-            n = int(tcfg["log_every"]) if step % int(tcfg["log_every"]) == 0 else step % int(tcfg["log_every"])
-            tb.add_scalar("train/loss", running / n, step)
-            tb.add_scalar("train/grad_norm", float(grad_norm), step)
-            tb.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
-            bar.set_postfix(loss=f"{running / n:.4f}")
-            logger.info("step %d: loss %.4f, lr %.2e", step, running / n, optimizer.param_groups[0]["lr"])
-            running = 0.0
-        if step % int(tcfg["save_every"]) == 0 and step < num_steps:
-            atomic_save({"net": net_state(cfm, lr_mod), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
-                         "torch_rng": torch.get_rng_state(), "iters": step, "epoch": 0, "phase": args.phase},
-                        exp / f"checkpoint-{step}.pt")
-            remove_checkpoints(exp, int(tcfg["keep_checkpoints"]))
-    bar.close()
-    tb.close()
-    atomic_save({"net": net_state(cfm.cpu(), lr_mod.cpu()), "iters": step, "epoch": 0, "phase": args.phase}, final)
-    logger.info("wrote %s after %d steps (phase %d, last loss %.4f)", final, step, args.phase, loss.item())
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    check_training_arguments(args)
+    final = args.exp_dir / "model.pth"
+    if final.is_file():
+        setup_rank_logging(args.exp_dir, 0, 1, log_file(args), verbose=args.verbose)
+        logger.info("%s exists; nothing to do", final)
+        return 0
+    plan = plan_training(args, argv)
+    return launch(partial(run, plan=plan), args, args.world_size, "seedsvc.bin.train")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """Checkpoints: atomic saving, safe loading, and averaging.
 
+Training checkpoints are written by :meth:`shirabe.train.loop.Trainer.save` (the
+one writer of training state) through :func:`atomic_save`.
+
 File names follow icefall: ``epoch-N.pt`` at the end of epoch N,
 ``checkpoint-B.pt`` every few thousand batches (B = global batch index), and
 averaged models ``epoch-E-avg-A.pt`` / ``iter-I-avg-A.pt``.
@@ -38,17 +41,66 @@ from shirabe.cli import InputError
 logger = logging.getLogger(__name__)
 
 
+class CheckpointWriteError(InputError, OSError):
+    """A checkpoint could not be written (disk full, file size limit, ...).
+
+    Its one-line message names the file; it is an :class:`~shirabe.cli.InputError`
+    (a binary prints the line and exits 2) and an :class:`OSError` with the
+    ``errno`` of the failed write.
+    """
+
+
+class _WriteRecorder:
+    """A binary file that remembers the first ``OSError`` of a write: ``torch.save``
+    turns it into a RuntimeError that no longer says what went wrong."""
+
+    def __init__(self, f):
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same directory, then rename."""
+    """``torch.save`` to a temporary file in the same directory, then rename.
+
+    A failed write (e.g. no space left) raises :class:`CheckpointWriteError` naming
+    ``path``; the temporary file is removed and an existing ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    recorder = None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; a checkpoint gets the usual file mode
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            recorder = _WriteRecorder(f)
+            torch.save(obj, recorder)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        cause = recorder.error if recorder is not None and recorder.error is not None else e
+        if not isinstance(cause, OSError):
+            raise
+        reason = cause.strerror or (str(cause).splitlines() or [type(cause).__name__])[0]
+        error = CheckpointWriteError(f"{path}: cannot write the checkpoint ({reason})")
+        error.errno = cause.errno
+        raise error from cause
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -74,7 +126,7 @@ def safe_load(path: str | Path, trust: bool = False, map_location: str | torch.d
             raise InputError(f"{path}: not a readable checkpoint (corrupt or not a torch file)") from e
         raise InputError(
             f"{path}: holds Python objects that need pickle to load; "
-            "pass --trust-checkpoint only if you trust where it came from"
+            "pass --trust-checkpoint true only if you trust where it came from"
         ) from e
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -109,65 +161,6 @@ def load_state_dict_file(
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def save_checkpoint(
-    filename: str | Path,
-    model: nn.Module,
-    model_avg: nn.Module | None = None,
-    params: dict | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    scaler: Any = None,
-    sampler: Any = None,
-    extra: dict | None = None,
-    rank: int = 0,
-) -> Path | None:
-    """Save training state to ``filename`` (rank 0 only; returns the path or None).
-
-    ``params`` entries are stored at the top level of the checkpoint (they must
-    be plain Python values so the file loads with ``weights_only=True``).
-    """
-    if rank != 0:
-        return None
-    ckpt: dict[str, Any] = {"model": _unwrap(model).state_dict()}
-    if model_avg is not None:
-        # a float32 copy; model_avg itself stays in its (float64) dtype
-        ckpt["model_avg"] = {
-            k: v.to(torch.float32) if v.is_floating_point() else v for k, v in model_avg.state_dict().items()
-        }
-    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("grad_scaler", scaler), ("sampler", sampler)):
-        if obj is not None:
-            ckpt[name] = obj.state_dict()
-    for k, v in (params or {}).items():
-        ckpt.setdefault(k, v)
-    ckpt.update(extra or {})
-    return atomic_save(ckpt, filename)
-
-
-def load_checkpoint(
-    filename: str | Path,
-    model: nn.Module,
-    model_avg: nn.Module | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    scaler: Any = None,
-    sampler: Any = None,
-    strict: bool = True,
-    trust: bool = False,
-) -> dict[str, Any]:
-    """Restore what :func:`save_checkpoint` wrote; returns the remaining entries."""
-    ckpt = safe_load(filename, trust=trust)
-    _unwrap(model).load_state_dict(strip_module_prefix(ckpt.pop("model")), strict=strict)
-    if "model_avg" in ckpt:
-        state = ckpt.pop("model_avg")
-        if model_avg is not None:
-            model_avg.load_state_dict(state, strict=strict)
-    for name, obj in (("optimizer", optimizer), ("scheduler", scheduler), ("grad_scaler", scaler), ("sampler", sampler)):
-        state = ckpt.pop(name, None)
-        if obj is not None and state is not None:
-            obj.load_state_dict(state)
-    return ckpt
 
 
 def average_state_dicts(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ Two ways to start ``N`` processes:
 * any number of nodes, with ``torchrun`` (which sets ``RANK``, ``LOCAL_RANK``,
   ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``): :func:`torchrun_env`
   reads them, and :func:`setup_dist` with ``use_env=True`` joins the group
-  described by them.
+  described by them. :func:`launch` picks the way a binary was started.
 
 The backend follows the device: ``nccl`` for CUDA, ``gloo`` for CPU (so DDP
 also runs, slowly, on machines without a GPU, e.g. in tests).
@@ -79,6 +79,18 @@ def setup_dist(
         world_size=world_size,
         timeout=datetime.timedelta(minutes=timeout_minutes),
     )
+
+
+def wrap_ddp(model: torch.nn.Module, device: torch.device | str, find_unused_parameters: bool = True):
+    """``model`` in DistributedDataParallel when a process group of more than one rank
+    is up (on CUDA with ``device_ids=[device]``), else ``model`` itself."""
+    if not is_distributed():
+        return model
+    device = torch.device(device)
+    device_ids = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids,
+                                                     find_unused_parameters=find_unused_parameters)
 
 
 def cleanup_dist() -> None:

@@ -17,8 +17,10 @@ step; the threshold is ``clipping_scale`` times the median of recent norms,
 re-estimated every ``clipping_update_period`` steps (and at steps 10, 20, 40),
 and a step whose norm exceeds it has all gradients scaled down to it.
 
-Parameter groups may carry per-group learning rates; see
-:func:`parameter_groups_with_lr_scale` for modules that set ``lr_scale``.
+Parameter groups may carry per-group learning rates: see
+:func:`parameter_groups_with_lr_scale` for modules that set ``lr_scale``, and
+:func:`parameter_groups_by_prefix` for rates given by parameter-name prefix
+(any optimizer).
 """
 
 from __future__ import annotations
@@ -54,6 +56,47 @@ def parameter_groups_with_lr_scale(model: nn.Module, lr: float, include_names: b
     if not include_names:
         for g in out:
             del g["names"]
+    return out
+
+
+def parameter_groups_by_prefix(model: nn.Module, lr: float, lr_scales: dict[str, float] | None = None,
+                               **group_options) -> list[dict]:
+    """Optimizer parameter groups whose learning rates are set per module-name prefix.
+
+    ``lr_scales`` maps a parameter-name prefix (``"decoder."``, ``"lm.layers.0."``; the
+    names of ``model.named_parameters()``) to a multiplier of ``lr``; a parameter takes
+    the scale of the longest prefix it starts with, 1.0 when none matches. Only
+    parameters with ``requires_grad`` are included, and a scale of 0 leaves its
+    parameters out (frozen by the optimizer, though they keep ``requires_grad``).
+    One group per distinct scale, in the order the scales first occur; each group
+    has ``lr``, ``lr_scale``, ``name`` (its prefixes, ``"*"`` for the rest) and the
+    ``group_options`` (e.g. ``weight_decay``). Learning-rate schedules keep the
+    ratios, since they scale every group's own base rate.
+
+    A prefix that names no parameter at all is an error (usually a typo).
+    """
+    lr_scales = dict(lr_scales or {})
+    prefixes = sorted(lr_scales, key=len, reverse=True)
+    used: set[str] = set()
+    groups: dict[float, dict] = {}
+    for name, p in model.named_parameters():
+        prefix = next((x for x in prefixes if name.startswith(x)), None)
+        if prefix is not None:
+            used.add(prefix)
+        scale = 1.0 if prefix is None else float(lr_scales[prefix])
+        if not p.requires_grad or scale == 0.0:
+            continue
+        group = groups.setdefault(scale, {"params": [], "lr": lr * scale, "lr_scale": scale, "names": set(),
+                                          **group_options})
+        group["params"].append(p)
+        group["names"].add(prefix if prefix is not None else "*")
+    unused = [x for x in lr_scales if x not in used]
+    if unused:
+        raise ValueError(f"learning-rate prefix {unused[0]!r} names no parameter of the model")
+    out = []
+    for group in groups.values():
+        group["name"] = ",".join(sorted(group.pop("names")))
+        out.append(group)
     return out
 
 

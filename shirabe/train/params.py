@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import torch
+
+from shirabe.cli import str2bool  # noqa: F401  (the one definition; imported from here by older code)
 
 
 class AttributeDict(dict):
@@ -42,15 +43,3 @@ def _jsonable(obj):
     if isinstance(obj, (set, tuple)):
         return list(obj)
     return repr(obj)
-
-
-def str2bool(value: str | bool) -> bool:
-    """Parse ``1/0, true/false, yes/no, y/n`` (any case) for ``--flag 1`` style options."""
-    if isinstance(value, bool):
-        return value
-    v = value.strip().lower()
-    if v in ("1", "true", "yes", "y", "t"):
-        return True
-    if v in ("0", "false", "no", "n", "f"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (true/false, 1/0), got '{value}'")

@@ -1,6 +1,7 @@
-"""Checkpoint saving, safe loading and averaging."""
+"""Atomic saving, safe loading, averaging and finding checkpoints (the Trainer's own checkpoints: test_loop.py)."""
 
-import copy
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -14,23 +15,6 @@ from shirabe.train import checkpoint as ck
 def tiny_model(seed=0):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2))
-
-
-def test_save_and_load_restore_everything(tmp_path):
-    model = tiny_model()
-    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
-    model(torch.randn(5, 4)).sum().backward()
-    opt.step()
-    path = ck.save_checkpoint(tmp_path / "epoch-1.pt", model, optimizer=opt, params={"cur_epoch": 1, "batch_idx_train": 7})
-    other = tiny_model(seed=1)
-    other_opt = torch.optim.AdamW(other.parameters(), lr=0.1)
-    rest = ck.load_checkpoint(path, other, optimizer=other_opt)
-    assert rest["cur_epoch"] == 1 and rest["batch_idx_train"] == 7
-    for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
-    assert other_opt.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
-    assert ck.save_checkpoint(tmp_path / "x.pt", model, rank=1) is None
-    assert not (tmp_path / "x.pt").exists()
 
 
 def test_atomic_save_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
@@ -85,30 +69,6 @@ def test_average_state_dicts_floats_and_ints():
     assert avg["n"].item() == 3 and avg["n"].dtype == torch.int64
 
 
-def test_averaged_model_gives_exact_mean_over_a_range(tmp_path):
-    """model_avg at batches s and e yields the mean of the weights over (s, e]."""
-    model = nn.Linear(3, 2)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    model_avg = copy.deepcopy(model).to(torch.float64)
-    history = []
-    s, e = 4, 10
-    for b in range(1, e + 1):
-        opt.zero_grad()
-        model(torch.randn(8, 3)).pow(2).mean().backward()
-        opt.step()
-        history.append({k: v.detach().clone().double() for k, v in model.state_dict().items()})
-        if b == 1:
-            model_avg.load_state_dict({k: v for k, v in history[0].items()})
-        else:
-            ck.update_averaged_model(1, b, model, model_avg)
-        if b in (s, e):
-            ck.save_checkpoint(tmp_path / f"checkpoint-{b}.pt", model, model_avg=model_avg, params={"batch_idx_train": b})
-    got = ck.average_checkpoints_with_averaged_model(tmp_path / f"checkpoint-{s}.pt", tmp_path / f"checkpoint-{e}.pt")
-    for k in got:
-        expected = torch.stack([h[k] for h in history[s:e]]).mean(0)
-        assert torch.allclose(got[k].double(), expected, atol=1e-6), k
-
-
 def test_find_and_remove_checkpoints(tmp_path):
     for b in (100, 2000, 300, 40):
         ck.atomic_save({"w": torch.ones(1)}, tmp_path / f"checkpoint-{b}.pt")
@@ -120,3 +80,12 @@ def test_find_and_remove_checkpoints(tmp_path):
     removed = ck.remove_checkpoints(tmp_path, topk=2)
     assert sorted(Path(f).name for f in removed) == ["checkpoint-100.pt", "checkpoint-40.pt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2000.pt", "checkpoint-300.pt", "epoch-1.pt"]
+
+
+def test_atomic_save_gives_the_usual_file_mode(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = ck.atomic_save({"w": torch.zeros(2)}, tmp_path / "epoch-1.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

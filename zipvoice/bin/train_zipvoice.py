@@ -3,7 +3,7 @@
 
 From scratch, 4 GPUs on one node:
 
-    python -m zipvoice.bin.train_zipvoice --world-size 4 --use-fp16 1 \\
+    python -m zipvoice.bin.train_zipvoice --world-size 4 --dtype fp16 \\
         --num-iters 60000 --max-duration 500 --lr-hours 3800 \\
         --model-config zipvoice/configs/zipvoice_base.json --token-file data/tokens.txt \\
         --train-manifest data/fbank/mini_cuts_train.jsonl.gz \\
@@ -30,40 +30,39 @@ leave ``--world-size`` out; it is taken from the environment:
 The experiment dir gets ``model.json`` and ``tokens.txt`` (so
 ``zipvoice.models.load_model(EXP, "epoch-N.pt")`` works), the checkpoints
 (``epoch-N.pt``, ``checkpoint-B.pt``, ``best-{train,valid}-loss.pt``), logs
-under ``log/``, TensorBoard events under ``tensorboard/`` and the command
-lines in ``train-commands.txt``. In LoRA/DoRA mode checkpoints hold only the
-adapters (merge them with ``python -m zipvoice.bin.merge_lora``).
+under ``log/``, TensorBoard events under ``tensorboard/`` and, in
+``train-commands.txt``, every command line with its date, git revision and
+package versions. In LoRA/DoRA mode checkpoints hold only the adapters (merge
+them with ``python -m zipvoice.bin.merge_lora``).
 
-Without a GPU training runs in float32 on CPU (``--use-fp16`` is then ignored)
-and DDP uses the gloo backend.
+Without a GPU training runs in float32 on CPU (``--dtype fp16`` is then ignored;
+``--dtype bf16`` works) and DDP uses the gloo backend. The options shared by every
+training binary (precision, accumulation, clipping, DDP) are in docs/training.md.
 """
 
 from __future__ import annotations
 
 import copy
-import datetime
 import json
 import logging
 import math
-import shlex
-import shutil
-import sys
 from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from shirabe.cli import LOG_FORMAT, ArgumentParser, InputError, run_main
-from shirabe.train.dist import cleanup_dist, launch, setup_dist
+from shirabe.cli import ArgumentParser, InputError, add_bool_argument, run_main
+from shirabe.train.dist import cleanup_dist, launch, wrap_ddp
 from shirabe.train.hooks import register_inf_check_hooks
 from shirabe.train.loop import Trainer, new_training_params, num_parameters
 from shirabe.train.lr_scheduler import Eden, FixedLRScheduler
 from shirabe.train.metrics import MetricsTracker, TensorBoard
 from shirabe.train.oom import scan_pessimistic_batches_for_oom
 from shirabe.train.optim import ScaledAdam, parameter_groups_with_lr_scale
-from shirabe.train.params import str2bool
+from shirabe.train.options import add_training_arguments, check_training_arguments, resolve_dtype
 from shirabe.train.precision import MixedPrecision
+from shirabe.train.process import describe_experiment, setup_rank
 from shirabe.train.rng import seed_everything
 from zipvoice.dataset import (
     DataOptions,
@@ -88,39 +87,31 @@ from zipvoice.tokenizer import TOKENIZER_NAMES, vocab_info
 
 logger = logging.getLogger("zipvoice.train")
 
-FINETUNE_BATCH_COUNT_OFFSET = 100000
-
 
 def get_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m zipvoice.bin.train_zipvoice", description=__doc__.split("\n\n")[0])
+    add_training_arguments(parser, seed=42, dtype="fp16", use_fp16_alias=True,
+                           num_threads_help="each training process (more only pays off on an idle CPU)")
     g = parser.add_argument_group("run")
-    g.add_argument("--world-size", type=int, default=1, help="processes (GPUs) on this node for DDP training")
-    g.add_argument("--master-port", type=int, default=12356, help="localhost port for the DDP rendezvous")
-    g.add_argument("--tensorboard", type=str2bool, default=True, help="write TensorBoard events to EXP/tensorboard")
     g.add_argument("--exp-dir", type=Path, default=Path("exp/zipvoice"), help="experiment directory")
-    g.add_argument("--seed", type=int, default=42, help="random seed")
-    g.add_argument("--use-fp16", type=str2bool, default=True, help="fp16 autocast + grad scaling (CUDA only)")
-    g.add_argument("--inf-check", type=str2bool, default=False,
-                   help="log the modules whose outputs or gradients are inf/NaN (slow; for debugging)")
-    g.add_argument("--scan-oom", type=str2bool, default=False,
-                   help="before training, run the heaviest batches of the first epoch to catch OOM early")
-    g.add_argument("--log-interval", type=int, default=50, help="log (and TensorBoard) every N batches")
+    add_bool_argument(g, "--inf-check", False,
+                      "log the modules whose outputs or gradients are inf/NaN (slow; for debugging)")
+    add_bool_argument(g, "--scan-oom", False,
+                      "before training, run the heaviest batches of the first epoch to catch OOM early")
+    g.add_argument("--log-interval", type=int, default=50, help="log (and TensorBoard) every N updates")
     g.add_argument("--valid-interval", type=int, default=None,
-                   help="validate every N batches (default: every --save-every-n batches)")
-    g.add_argument("--num-threads", type=int, default=1,
-                   help="intra-op CPU threads per training process (more only pays off on an idle CPU)")
-    g.add_argument("--trust-checkpoint", type=str2bool, default=False,
-                   help="allow a --checkpoint that needs pickle (only for files you trust)")
+                   help="validate every N updates (default: every --save-every-n updates)")
 
     g = parser.add_argument_group("schedule and checkpoints")
     g.add_argument("--num-epochs", type=int, default=11, help="epochs to train")
-    g.add_argument("--num-iters", type=int, default=0, help="stop after this many batches (> 0 overrides --num-epochs)")
+    g.add_argument("--num-iters", type=int, default=0,
+                   help="stop after this many optimizer updates (> 0 overrides --num-epochs)")
     g.add_argument("--start-epoch", type=int, default=1, help="resume from EXP/epoch-(E-1).pt when > 1")
     g.add_argument("--start-batch", type=int, default=0,
                    help="resume exactly from EXP/checkpoint-B.pt when > 0 (overrides --start-epoch)")
-    g.add_argument("--save-every-n", type=int, default=5000, help="write EXP/checkpoint-B.pt every N batches")
+    g.add_argument("--save-every-n", type=int, default=5000, help="write EXP/checkpoint-B.pt every N updates")
     g.add_argument("--keep-last-k", type=int, default=30, help="keep only the newest K checkpoint-B.pt files")
-    g.add_argument("--average-period", type=int, default=200, help="update the averaged model every N batches")
+    g.add_argument("--average-period", type=int, default=200, help="update the averaged model every N updates")
 
     g = parser.add_argument_group("model")
     g.add_argument("--model-config", type=Path, default=None,
@@ -130,7 +121,8 @@ def get_parser() -> ArgumentParser:
                    help="tokenizer for cuts without stored tokens (on the fly, slow)")
     g.add_argument("--lang", default="en-us", help="espeak voice of the espeak tokenizer")
     g.add_argument("--checkpoint", type=Path, default=None,
-                   help="initialise the weights from this model.pt (or .safetensors), e.g. to fine-tune")
+                   help="initialise the weights from this model.pt (or .safetensors), e.g. to fine-tune "
+                        "(default: none, random weights)")
     g.add_argument("--base-token-file", type=Path, default=None,
                    help="tokens.txt of --checkpoint when the vocabulary is extended "
                         "(default: tokens.txt beside the checkpoint)")
@@ -144,10 +136,7 @@ def get_parser() -> ArgumentParser:
     g.add_argument("--lr-epochs", type=float, default=10, help="Eden: epochs over which the rate decays")
     g.add_argument("--lr-hours", type=float, default=0,
                    help="Eden: if > 0, decay over this many hours of audio seen instead of epochs")
-    g.add_argument("--ref-duration", type=float, default=50,
-                   help="reference batch duration (s) for the model's internal batch-count schedules")
-    g.add_argument("--finetune", type=str2bool, default=False,
-                   help="fine-tuning mode: constant learning rate, schedules start past their warm-up phase")
+    add_bool_argument(g, "--finetune", False, "fine-tuning mode: a constant learning rate")
 
     add_data_arguments(parser)
 
@@ -183,6 +172,7 @@ def check_inputs(args) -> None:
         raise InputError(f"--max-duration must be > 0, got {args.max_duration}")
     if args.average_period < 1:
         raise InputError(f"--average-period must be >= 1, got {args.average_period}")
+    check_training_arguments(args)
     read_config(args.model_config)
     vocab_info(args.token_file)
     load_cuts(args.train_manifest, "training")
@@ -197,42 +187,16 @@ def check_inputs(args) -> None:
         raise InputError(f"{args.exp_dir / f'epoch-{args.start_epoch - 1}.pt'}: no such checkpoint to resume from")
 
 
-def setup_rank_logging(exp_dir: Path, rank: int, world_size: int) -> None:
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
-    name = f"log-train-{stamp}" + (f"-{rank}" if world_size > 1 else "")
-    (exp_dir / "log").mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter((f"({rank}/{world_size}) " if world_size > 1 else "") + LOG_FORMAT)
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.INFO if rank == 0 else logging.WARNING)
-    handlers = [console, logging.FileHandler(exp_dir / "log" / name, encoding="utf-8")]
-    for h in handlers:
-        h.setFormatter(fmt)
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
-
-
-def describe_experiment(args, config: dict, module: str = "zipvoice.bin.train_zipvoice") -> None:
-    """model.json, tokens.txt and the command line, so the experiment dir describes itself."""
-    (args.exp_dir / "model.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    if args.token_file.resolve() != (args.exp_dir / "tokens.txt").resolve():
-        shutil.copyfile(args.token_file, args.exp_dir / "tokens.txt")
-    with open(args.exp_dir / "train-commands.txt", "a", encoding="utf-8") as f:
-        f.write(f"# {datetime.datetime.now().isoformat(timespec='seconds')}\n")
-        f.write(shlex.join([sys.executable, "-m", module, *sys.argv[1:]]) + "\n")
-
-
-def setup_rank(rank: int, world_size: int, args, local_rank: int | None, use_env: bool,
-               module: str = "zipvoice.bin.train_zipvoice") -> tuple[torch.device, int, dict]:
-    """Device, threads, process group, experiment dir and logging of one training process;
-    returns (device, local_rank, model config)."""
-    local_rank = rank if local_rank is None else local_rank
-    device = torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    torch.set_num_threads(max(1, args.num_threads))
-    setup_dist(rank, world_size, args.master_port, device, use_env=use_env)
-    args.exp_dir.mkdir(parents=True, exist_ok=True)
-    setup_rank_logging(args.exp_dir, rank, world_size)
+def start_process(rank: int, world_size: int, args, local_rank: int | None, use_env: bool,
+                  module: str = "zipvoice.bin.train_zipvoice") -> tuple[torch.device, int, dict]:
+    """:func:`shirabe.train.process.setup_rank`, then the model config; rank 0 records the
+    experiment (command line, versions, ``model.json``, ``tokens.txt``). Returns
+    (device, local_rank, model config)."""
+    device, local_rank = setup_rank(rank, world_size, args, local_rank, use_env)
     config = read_config(args.model_config)
     if rank == 0:
-        describe_experiment(args, config, module)
+        describe_experiment(args.exp_dir, module,
+                            files={"model.json": json.dumps(config, indent=2) + "\n", "tokens.txt": args.token_file})
     return device, local_rank, config
 
 
@@ -291,25 +255,21 @@ def build_data(args, dataset: ZipVoiceDataset, world_size: int, rank: int):
 
 
 def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env: bool = False) -> None:
-    device, local_rank, config = setup_rank(rank, world_size, args, local_rank, use_env)
+    device, local_rank, config = start_process(rank, world_size, args, local_rank, use_env)
     logger.info("device %s, world size %d, %d CPU threads", device, world_size, torch.get_num_threads())
 
     opts = FinetuneOptions.from_args(args)
     model, model_avg = build_model_for_training(args, config, opts, rank, device)
-    ddp_model = model
-    if world_size > 1:
-        ddp_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True
-        )
+    ddp_model = wrap_ddp(model, device)
     optimizer = make_optimizer(args, model, opts.uses_adapters)
-    precision = MixedPrecision(args.use_fp16, device)
+    precision = MixedPrecision(resolve_dtype(args), device)
     dataset = ZipVoiceDataset(TokenMapper(args.token_file, args.tokenizer, args.lang))
     train_dl, valid_dl, batches_per_epoch = build_data(args, dataset, world_size, rank)
 
     params = new_training_params(**{k: v for k, v in vars(args).items() if v is not None})
     params.update(
         valid_interval=args.valid_interval if args.valid_interval is not None else args.save_every_n,
-        batch_count_offset=FINETUNE_BATCH_COUNT_OFFSET if args.finetune else 0,
+        dtype=precision.dtype,
         world_size=world_size,
         finetune_mode=opts.mode,
     )

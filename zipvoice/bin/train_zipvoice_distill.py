@@ -41,15 +41,15 @@ from torch import nn
 
 from shirabe.cli import ArgumentParser, InputError, run_main
 from shirabe.train.checkpoint import load_state_dict_file, safe_load
-from shirabe.train.dist import cleanup_dist, launch
-from shirabe.train.loop import Trainer, new_training_params, num_parameters, set_batch_count
+from shirabe.train.dist import cleanup_dist, launch, wrap_ddp
+from shirabe.train.loop import Trainer, new_training_params, num_parameters
 from shirabe.train.lr_scheduler import FixedLRScheduler
 from shirabe.train.metrics import MetricsTracker, TensorBoard
 from shirabe.train.optim import ScaledAdam, parameter_groups_with_lr_scale
-from shirabe.train.params import str2bool
+from shirabe.train.options import add_training_arguments, check_training_arguments, resolve_dtype
 from shirabe.train.precision import MixedPrecision
 from shirabe.train.rng import seed_everything
-from zipvoice.bin.train_zipvoice import setup_rank
+from zipvoice.bin.train_zipvoice import start_process
 from zipvoice.dataset import (
     DataOptions,
     TokenMapper,
@@ -65,8 +65,6 @@ from zipvoice.tokenizer import TOKENIZER_NAMES, vocab_info
 
 logger = logging.getLogger("zipvoice.train_distill")
 
-#: the student starts from a trained model: its internal schedules start past their warm-up
-BATCH_COUNT_OFFSET = 100000
 NEW_STUDENT_KEYS = ("fm_decoder.guidance_scale_embed.weight",)
 
 
@@ -79,32 +77,24 @@ def get_parser() -> ArgumentParser:
                         "first-stage student for the second (required)")
     g.add_argument("--distill-stage", choices=("first", "second"), required=True, help="distillation stage (required)")
     g.add_argument("--ema-decay", type=float, default=0.9999, help="second stage: decay of the EMA teacher")
-    g.add_argument("--trust-checkpoint", type=str2bool, default=False,
-                   help="allow a --teacher-model that needs pickle (only for files you trust)")
 
+    add_training_arguments(parser, seed=42, dtype="fp16", use_fp16_alias=True)
     g = parser.add_argument_group("run")
-    g.add_argument("--world-size", type=int, default=1, help="processes (GPUs) on this node for DDP training")
-    g.add_argument("--master-port", type=int, default=12356, help="localhost port for the DDP rendezvous")
-    g.add_argument("--tensorboard", type=str2bool, default=True, help="write TensorBoard events to EXP/tensorboard")
     g.add_argument("--exp-dir", type=Path, default=Path("exp/zipvoice_distill"), help="experiment directory")
-    g.add_argument("--seed", type=int, default=42, help="random seed")
-    g.add_argument("--use-fp16", type=str2bool, default=True, help="fp16 autocast + grad scaling (CUDA only)")
-    g.add_argument("--log-interval", type=int, default=50, help="log (and TensorBoard) every N batches")
+    g.add_argument("--log-interval", type=int, default=50, help="log (and TensorBoard) every N updates")
     g.add_argument("--valid-interval", type=int, default=None,
-                   help="validate every N batches (default: every --save-every-n batches)")
-    g.add_argument("--num-threads", type=int, default=1, help="intra-op CPU threads per training process")
+                   help="validate every N updates (default: every --save-every-n updates)")
 
     g = parser.add_argument_group("schedule and checkpoints")
     g.add_argument("--num-epochs", type=int, default=1, help="epochs to train")
-    g.add_argument("--num-iters", type=int, default=0, help="stop after this many batches (> 0 overrides --num-epochs)")
+    g.add_argument("--num-iters", type=int, default=0,
+                   help="stop after this many optimizer updates (> 0 overrides --num-epochs)")
     g.add_argument("--start-epoch", type=int, default=1, help="resume from EXP/epoch-(E-1).pt when > 1")
     g.add_argument("--start-batch", type=int, default=0, help="resume exactly from EXP/checkpoint-B.pt when > 0")
-    g.add_argument("--save-every-n", type=int, default=1000, help="write EXP/checkpoint-B.pt every N batches")
+    g.add_argument("--save-every-n", type=int, default=1000, help="write EXP/checkpoint-B.pt every N updates")
     g.add_argument("--keep-last-k", type=int, default=30, help="keep only the newest K checkpoint-B.pt files")
-    g.add_argument("--average-period", type=int, default=200, help="update the averaged model every N batches")
+    g.add_argument("--average-period", type=int, default=200, help="update the averaged model every N updates")
     g.add_argument("--base-lr", type=float, default=0.001, help="learning rate (constant)")
-    g.add_argument("--ref-duration", type=float, default=50,
-                   help="reference batch duration (s) for the model's internal batch-count schedules")
 
     g = parser.add_argument_group("model")
     g.add_argument("--model-config", type=Path, default=None, help="model.json (default: beside --teacher-model)")
@@ -132,6 +122,7 @@ def resolve_paths(args) -> None:
         raise InputError(f"--ema-decay must lie in [0, 1), got {args.ema_decay}")
     if args.max_duration <= 0:
         raise InputError(f"--max-duration must be > 0, got {args.max_duration}")
+    check_training_arguments(args)
     load_cuts(args.train_manifest, "training")
     if args.dev_manifest is not None:
         load_cuts(args.dev_manifest, "validation")
@@ -170,22 +161,20 @@ def compute_loss(model, batch: dict, is_training: bool, *, teacher, stage: str, 
 
 
 class DistillTrainer(Trainer):
-    """The training loop plus, in the second stage, the EMA teacher update after every step."""
+    """The training loop plus, in the second stage, the EMA teacher update after every optimizer update."""
 
     def __init__(self, *args, ema: nn.Module | None = None, ema_decay: float = 0.9999, **kwargs):
         super().__init__(*args, **kwargs)
         self.ema, self.ema_decay = ema, ema_decay
 
-    def train_step(self, batch: dict) -> MetricsTracker:
-        metrics = super().train_step(batch)
+    def after_step(self) -> None:
         if self.ema is not None:
             ema_update(self.ema, self.model, self.ema_decay)
-        return metrics
 
 
 def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env: bool = False) -> None:
-    device, local_rank, config = setup_rank(rank, world_size, args, local_rank, use_env,
-                                            module="zipvoice.bin.train_zipvoice_distill")
+    device, local_rank, config = start_process(rank, world_size, args, local_rank, use_env,
+                                               module="zipvoice.bin.train_zipvoice_distill")
     vocab_size, pad_id = vocab_info(args.token_file)
     seed_everything(args.seed)
     teacher, student = load_teacher_and_student(args, config, vocab_size, pad_id)
@@ -201,20 +190,16 @@ def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env
             if "model_ema" not in ckpt:
                 raise InputError(f"{args.exp_dir / name}: has no model_ema to resume the second stage from")
             ema.load_state_dict(ckpt["model_ema"], strict=True)
-    set_batch_count(teacher, BATCH_COUNT_OFFSET)
     trainable, total = num_parameters(student)
     logger.info("distillation stage %s from %s: %d of %d student parameters trained (fm_decoder)",
                 args.distill_stage, args.teacher_model, trainable, total)
     model_avg = copy.deepcopy(student).to(torch.float64) if rank == 0 else None
     student, teacher = student.to(device), teacher.to(device)
-    model = student
-    if world_size > 1:
-        model = nn.parallel.DistributedDataParallel(
-            student, device_ids=[local_rank] if device.type == "cuda" else None, find_unused_parameters=True)
+    model = wrap_ddp(student, device)
     optimizer = ScaledAdam(parameter_groups_with_lr_scale(student, lr=args.base_lr), lr=args.base_lr,
                            clipping_scale=2.0)
     scheduler = FixedLRScheduler(optimizer)
-    precision = MixedPrecision(args.use_fp16, device)
+    precision = MixedPrecision(resolve_dtype(args), device)
 
     data_opts = DataOptions.from_args(args)
     dataset = ZipVoiceDataset(TokenMapper(args.token_file, args.tokenizer, args.lang))
@@ -226,7 +211,7 @@ def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env
     params = new_training_params(**{k: v for k, v in vars(args).items() if v is not None})
     params.update(
         valid_interval=args.valid_interval if args.valid_interval is not None else args.save_every_n,
-        batch_count_offset=BATCH_COUNT_OFFSET, world_size=world_size, vocab_size=vocab_size, pad_id=pad_id,
+        dtype=precision.dtype, world_size=world_size, vocab_size=vocab_size, pad_id=pad_id,
         model_name="zipvoice_distill", lr_hours=0.0,
     )
     extra = {"distill_stage": args.distill_stage}
