@@ -17,6 +17,14 @@ import soundfile as sf
 from shirabe.audio.resample import resample
 from shirabe.cli import InputError
 
+SILENCE_PEAK = 1e-4  # -80 dBFS: audio whose peak stays below holds nothing audible
+
+
+def is_silent(wav: np.ndarray) -> bool:
+    """True for audio with no samples or a peak below :data:`SILENCE_PEAK`."""
+    return wav.size == 0 or float(np.max(np.abs(wav))) < SILENCE_PEAK
+
+
 # extension -> (libsndfile format, default subtype)
 AUDIO_FORMATS = {
     "wav": ("WAV", "PCM_16"),
@@ -39,12 +47,14 @@ def load_audio(
 ) -> tuple[np.ndarray, int]:
     """Read ``path``; downmix to mono if ``mono``; resample to ``sr`` if given.
 
-    Returns ``(wav, sample_rate)``. A missing or unreadable file raises
-    :class:`InputError` naming it.
+    Returns ``(wav, sample_rate)``. A missing, empty (0 bytes) or unreadable file
+    raises :class:`InputError` naming it.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such audio file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty audio file (0 bytes)")
     try:
         wav, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as e:

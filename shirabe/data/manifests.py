@@ -15,17 +15,18 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 from lhotse import CutSet, Recording, RecordingSet, SupervisionSegment, SupervisionSet
 from lhotse.qa import fix_manifests, validate_recordings_and_supervisions
 from tqdm import tqdm
 
+from shirabe.audio.io import is_silent
+from shirabe.cli import InputError
+from shirabe.data.rejects import reason_kind, reason_of
 from shirabe.data.tsv import Reject, TsvRow
 
 logger = logging.getLogger(__name__)
 
-SILENCE_PEAK = 1e-4  # -80 dBFS: nothing audible was recorded
 
 
 def speaker_of(utt_id: str) -> str:
@@ -35,6 +36,8 @@ def speaker_of(utt_id: str) -> str:
 
 def check_row(row: TsvRow, min_duration: float = 0.1, language: str | None = None):
     """Return ``(Recording, SupervisionSegment)`` for a good row, else a reason string."""
+    if row.wav.is_file() and row.wav.stat().st_size == 0:
+        return f"empty audio file: {row.wav}"
     try:
         recording = Recording.from_file(row.wav, recording_id=row.utt_id)
     except Exception as e:  # lhotse/soundfile raise many kinds for unreadable audio
@@ -51,7 +54,7 @@ def check_row(row: TsvRow, min_duration: float = 0.1, language: str | None = Non
         samples, _ = sf.read(str(row.wav), start=int(row.start * sr), stop=int(end * sr), dtype="float32")
     except Exception as e:
         return f"unreadable audio: {row.wav}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-    if samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK:
+    if is_silent(samples):
         return "silent audio"
     supervision = SupervisionSegment(
         id=row.utt_id,
@@ -114,8 +117,73 @@ def build_manifests(
 
 
 def summarize_rejects(rejects: list[Reject]) -> str:
-    """Count rejects by kind (the reason up to its first colon): ``"3 (silent audio: 2, empty text: 1)"``."""
+    """Count rejects by kind (see :func:`shirabe.data.rejects.reason_kind`): ``"3 (silent audio: 2, empty text: 1)"``."""
     if not rejects:
         return "0"
-    kinds = Counter(r.reason.split(":")[0] for r in rejects)
+    kinds = Counter(reason_kind(r.reason) for r in rejects)
     return f"{len(rejects)} (" + ", ".join(f"{k}: {n}" for k, n in kinds.most_common()) + ")"
+
+
+def read_cuts(path: str | Path) -> CutSet:
+    """Read a whole CutSet manifest; a missing, empty or unreadable file is an :class:`InputError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such manifest")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes), not a cut manifest")
+    try:
+        cuts = CutSet.from_file(path).to_eager()
+    except Exception as e:  # noqa: BLE001 - gzip, json and lhotse raise many kinds for a bad file
+        raise InputError(f"{path}: not a readable cut manifest ({reason_of(e)})") from e
+    if not isinstance(cuts, CutSet):
+        raise InputError(f"{path}: holds {type(cuts).__name__}, not cuts")
+    if len(cuts) == 0:
+        raise InputError(f"{path}: the manifest holds no cuts")
+    return cuts
+
+
+def audio_path_of(cut) -> str:
+    """The file (or URL/command) a cut's audio comes from, for messages; ``""`` if it has none."""
+    recording = getattr(cut, "recording", None)
+    if recording is None or not recording.sources:
+        return ""
+    return str(recording.sources[0].source)
+
+
+def cut_audio_problem(cut) -> str | None:
+    """Why ``cut``'s audio cannot be used (``empty audio file``, ``unreadable audio: ...``,
+    ``silent audio``), or None. Reads the audio at its own rate."""
+    if not cut.has_recording:
+        return "no audio: the cut has no recording"
+    for source in cut.recording.sources:
+        if source.type == "file" and os.path.isfile(source.source) and os.path.getsize(source.source) == 0:
+            return "empty audio file (0 bytes)"
+    try:
+        samples = cut.recording.load_audio(offset=cut.start, duration=cut.duration)
+    except Exception as e:  # noqa: BLE001 - lhotse/soundfile raise many kinds for unreadable audio
+        return f"unreadable audio: {_loading_error(e, audio_path_of(cut))}"
+    if is_silent(samples):
+        return "silent audio"
+    return None
+
+
+def _loading_error(error: Exception, path: str) -> str:
+    """One line for an audio loading error; lhotse's first line only says that reading failed,
+    the first backend's own message follows on the line ``Exception #0 (...): <class ...>: message``."""
+    for line in str(error).splitlines():
+        if line.startswith("Exception #0") and ">: " in line:
+            message = line.rsplit(">: ", 1)[1].strip()
+            if message:
+                return message
+    return reason_of(error, path)
+
+
+def cut_audio_problems(cuts, num_jobs: int = 1, progress: bool = False, desc: str = "checking audio") -> list:
+    """:func:`cut_audio_problem` of every cut, in order, with up to ``num_jobs`` processes."""
+    cuts = list(cuts)
+    num_jobs = max(1, min(num_jobs, len(cuts), os.cpu_count() or 1))
+    bar = dict(total=len(cuts), desc=desc, disable=not progress, unit="cut")
+    if num_jobs == 1:
+        return [cut_audio_problem(c) for c in tqdm(cuts, **bar)]
+    with ProcessPoolExecutor(num_jobs) as pool:
+        return list(tqdm(pool.map(cut_audio_problem, cuts, chunksize=16), **bar))

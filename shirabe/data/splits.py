@@ -4,12 +4,16 @@ Parts are contiguous, numbered from 1 like Kaldi's ``split{N}/JOB`` and written
 as ``{dir}/{stem}.{JOB}.jsonl.gz``. Both directions stream: neither the input
 nor any part is held in memory, so corpora of millions of cuts split with the
 memory of one cut. Every file is written to a temporary name and renamed, so
-an interrupted split or join leaves no part that looks finished.
+an interrupted split or join leaves no part that looks finished. A missing, empty
+(0 bytes) or unreadable input is a one-line :class:`~shirabe.cli.InputError`
+naming it (and the first item it cannot read); nothing is written then.
 """
 
 from __future__ import annotations
 
 import os
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from lhotse.serialization import SequentialJsonlWriter, load_jsonl
@@ -35,9 +39,36 @@ def part_paths(path: str | Path, out_dir: str | Path, num_parts: int) -> list[Pa
 
 
 def _items(path: Path):
+    """The items of a manifest, read lazily; a missing, empty or unreadable file is an InputError."""
     if not path.is_file():
         raise InputError(f"{path}: no such manifest")
-    return load_jsonl(path)
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes), not a manifest")
+    return _read_checked(path)
+
+
+def _read_checked(path: Path):
+    n = 0
+    try:
+        for item in load_jsonl(path):
+            n += 1
+            yield item
+    except (OSError, EOFError, ValueError, zlib.error) as e:  # gzip, json and decoding errors
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(f"{path}: not a readable manifest (item {n + 1}: {reason})") from e
+
+
+@contextmanager
+def _atomic_writer(path: Path):
+    """A SequentialJsonlWriter on a temporary name, renamed to ``path`` on success, removed on failure."""
+    tmp = _tmp(path)
+    try:
+        with SequentialJsonlWriter(tmp, overwrite=True) as writer:
+            yield writer
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def count_items(path: str | Path) -> int:
@@ -67,10 +98,9 @@ def split_manifest(path: str | Path, out_dir: str | Path, num_parts: int) -> lis
     sizes = [base + (1 if i < extra else 0) for i in range(num_parts)]
     items = iter(_items(path))
     for part, size in zip(parts, sizes):
-        with SequentialJsonlWriter(_tmp(part), overwrite=True) as writer:
+        with _atomic_writer(part) as writer:
             for _ in range(size):
                 writer.write(next(items))
-        os.replace(_tmp(part), part)
     return parts
 
 
@@ -82,10 +112,9 @@ def combine_manifests(parts: list[str | Path], output: str | Path) -> int:
     if missing:
         raise InputError(f"{missing[0]}: no such manifest ({len(missing)} of {len(parts)} parts missing)")
     n = 0
-    with SequentialJsonlWriter(_tmp(output), overwrite=True) as writer:
+    with _atomic_writer(output) as writer:
         for part in parts:
             for item in _items(Path(part)):
                 writer.write(item)
                 n += 1
-    os.replace(_tmp(output), output)
     return n

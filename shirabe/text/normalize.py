@@ -20,11 +20,17 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from shirabe.cli import InputError
+
 logger = logging.getLogger(__name__)
 
 
-class TextError(ValueError):
-    """Text the frontend cannot handle (malformed ruby, nothing to pronounce, ...)."""
+class TextError(InputError, ValueError):
+    """Text the frontend cannot handle (malformed ruby, nothing to pronounce, ...).
+
+    An :class:`~shirabe.cli.InputError`: a binary that lets it through prints its
+    one-line message and exits 2.
+    """
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ def corpus(tmp_path):
 
 def run(*args):
     return subprocess.run(
-        [sys.executable, "-m", "zipvoice.bin.prepare_dataset", "--no-progress", *map(str, args)],
+        [sys.executable, "-m", "zipvoice.bin.prepare_dataset", "--no-progress", "true", *map(str, args)],
         capture_output=True,
         text=True,
     )
@@ -53,7 +53,7 @@ def run(*args):
 
 def test_good_rows_become_cuts_and_bad_rows_are_listed(corpus, tmp_path):
     out = tmp_path / "manifests"
-    r = run("--tsv-path", corpus, "--prefix", "mini", "--subset", "train", "--output-dir", out, "--num-jobs", 2)
+    r = run("--input", corpus, "--dataset", "mini", "--subset", "train", "--output-dir", out, "--num-jobs", 2)
     assert r.returncode == 0, r.stderr
     cuts = load_manifest(out / "mini_cuts_train.jsonl.gz")
     by_id = {c.supervisions[0].id: c for c in cuts}
@@ -85,11 +85,11 @@ def test_good_rows_become_cuts_and_bad_rows_are_listed(corpus, tmp_path):
 def test_nothing_usable_or_missing_tsv_is_a_one_line_error(tmp_path):
     empty = tmp_path / "empty.tsv"
     empty.write_text("\n", encoding="utf-8")
-    r = run("--tsv-path", empty, "--output-dir", tmp_path / "m")
+    r = run("--input", empty, "--output-dir", tmp_path / "m")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert [ln for ln in r.stderr.splitlines() if "error:" in ln] == [r.stderr.strip().splitlines()[-1]]
     assert "no usable utterances" in r.stderr.strip().splitlines()[-1]
-    r = run("--tsv-path", tmp_path / "nope.tsv", "--output-dir", tmp_path / "m")
+    r = run("--input", tmp_path / "nope.tsv", "--output-dir", tmp_path / "m")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [
         f"prepare_dataset.py: error: {tmp_path / 'nope.tsv'}: no such TSV file"

@@ -28,22 +28,37 @@ def call_g2p(capsys, *argv):
 def test_g2p_one_line_per_input_line(tmp_path):
     src = tmp_path / "in.txt"
     src.write_text("箸が折れた。\n雨？\n{明日|あす}\n", encoding="utf-8")
-    res = run("shirabe.bin.g2p", "--input-file", str(src))
+    res = run("shirabe.bin.g2p", "--input", str(src))
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines() == [
         "^ h a ] sh i g a # o ] r e t a $",
         "^ a ] m e ?",
         "^ a [ s u $",
     ]
-    res = run("shirabe.bin.g2p", "--scheme", "kana", "--input-file", "-", stdin="東京\n切手\n")
+    res = run("shirabe.bin.g2p", "--scheme", "kana", "--input", "-", stdin="東京\n切手\n")
     assert res.stdout == "ト ー キョ ー\nキ ッ テ\n"
+
+
+def test_g2p_reads_standard_input_without_text_or_input():
+    res = run("shirabe.bin.g2p", stdin="文\n")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "^ b u ] N $\n"
+    res = run("shirabe.bin.g2p", "--scheme", "kana", stdin="東京\n切手\n")
+    assert res.returncode == 0 and res.stdout == "ト ー キョ ー\nキ ッ テ\n"
+    res = run("shirabe.bin.g2p", stdin="")
+    assert res.returncode == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and "empty input" in res.stderr
+    res = run("shirabe.bin.g2p", stdin="東京\n\n切手\n")
+    assert res.returncode == 2 and "line 2 is empty" in res.stderr
 
 
 def test_g2p_arguments_and_options(capsys, tmp_path):
     code, out, _ = call_g2p(capsys, "--scheme", "hl", "箸が", "橋が")
     assert code == 0 and out == "h a [H] sh i [L] g a [L]\nh a [H] sh i [H] g a [L]\n"
-    code, out, _ = call_g2p(capsys, "--scheme", "phone", "--lowercase-devoiced", "です")
+    code, out, _ = call_g2p(capsys, "--scheme", "phone", "--lowercase-devoiced", "true", "です")
     assert out == "d e s u\n"
+    code, out, _ = call_g2p(capsys, "--scheme", "phone", "--lowercase-devoiced", "0", "です")
+    assert out == "d e s U\n"
     csv = tmp_path / "words.csv"
     csv.write_text("箸,,,1,名詞,一般,*,*,*,*,箸,ハシ,ハシ,2/2,*\n", encoding="utf-8")
     code, out, _ = call_g2p(capsys, "--user-dict", str(csv), "--cache-dir", str(tmp_path / "c"), "箸が")
@@ -57,8 +72,8 @@ def test_g2p_arguments_and_options(capsys, tmp_path):
 @pytest.mark.parametrize(
     "argv,message",
     [
-        ([], "empty input"),
         (["  "], "empty input"),
+        (["--input", "/nonexistent/lines.txt"], "/nonexistent/lines.txt: cannot read"),
         (["！！"], "nothing to pronounce"),
         (["箸が", "😀"], "text 2: nothing to pronounce"),
         (["--scheme", "romaji", "箸が"], "unknown scheme 'romaji'"),
@@ -77,7 +92,7 @@ def test_g2p_errors_are_one_line_exit_2(capsys, argv, message):
 def test_g2p_error_from_a_real_process(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("", encoding="utf-8")
-    for args in (["--input-file", str(empty)], ["！！"], ["--scheme", "nope", "あ"]):
+    for args in (["--input", str(empty)], ["！！"], ["--scheme", "nope", "あ"]):
         res = run("shirabe.bin.g2p", *args)
         assert res.returncode == 2 and res.stdout == ""
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
