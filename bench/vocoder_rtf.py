@@ -78,7 +78,8 @@ def render(rows: list[tuple[int, float, float, float]], args, frames: int, param
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="audio duration to decode")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch intra-op thread counts")
+    parser.add_argument("--num-threads", dest="threads", metavar="N", type=int, nargs="+", default=[1, 2],
+                        help="torch intra-op thread counts")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per thread count")
     parser.add_argument("--update", type=Path, default=None, help="markdown file to write the section into")
     parser.add_argument("--note", default="", help="extra line under the table (e.g. machine load)")

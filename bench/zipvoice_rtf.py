@@ -16,10 +16,10 @@ per setting.
 RTF without vocoder = sampling time / generated audio duration; RTF with
 vocoder adds the decode time. Lower is faster.
 
-``--profile`` first times one decoder call per model and backend with the
+``--profile true`` first times one decoder call per model and backend with the
 onnxruntime profiler / torch profiler and lists where the time goes by op type.
 
-    python bench/zipvoice_rtf.py --profile                # print the tables
+    python bench/zipvoice_rtf.py --profile true           # print the tables
     python bench/zipvoice_rtf.py --update docs/benchmarks.md
 
 ``--update`` writes the section "## ZipVoice inference (CPU: PyTorch, ONNX, ONNX int8)"
@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from report import cpu_name, update_doc  # noqa: E402
 
+from shirabe.cli import add_bool_argument  # noqa: E402
 from shirabe.vocoder import VOCOS_MEL_24KHZ_CONFIG, build_vocos  # noqa: E402
 from zipvoice.models import BASE_CONFIG, SAMPLING_DEFAULTS, build_model, read_config  # noqa: E402
 from zipvoice.utils.pipeline import SamplingOptions  # noqa: E402
@@ -231,7 +232,7 @@ def render(rows, args, inputs, params: dict, profile_lines: list[str]) -> str:
         f"onnxruntime {ort_version()}; {datetime.date.today().isoformat()}.",
         "",
         "| model | steps | backend | threads | audio (s) | sampling (s) | sampling CPU (s) | vocoder (s) "
-        "| RTF w/o vocoder | RTF with vocoder | RTF from CPU time | upstream RTF (1 thread) | 1-min load before |",
+        "| RTF w/o vocoder | RTF with vocoder | RTF from CPU time | upstream's published RTF (another CPU; context only) | 1-min load before |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -245,13 +246,15 @@ def render(rows, args, inputs, params: dict, profile_lines: list[str]) -> str:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines += [
         "",
-        f"Peak resident memory of the benchmark process: {peak:.0f} MiB. Upstream's figures are from its PR #33 "
-        "(a different CPU, 1 thread, ~3 s prompt → ~10 s output). Other processes on the machine slow a run "
-        "down; compare wall-clock rows only when the load before them was well below the CPU count. "
-        "\"Sampling CPU\" is the process CPU time of the sampling: with one thread it is what the run costs on "
-        "an otherwise idle core, so \"RTF from CPU time\" ((sampling CPU + vocoder) / audio, 1-thread rows "
-        "only) is the figure to compare with upstream's when the machine is busy. The three backends of one "
-        "model and thread count run back to back.",
+        f"Peak resident memory of the benchmark process: {peak:.0f} MiB. The upstream column is context only: "
+        "upstream's published figures (its PR #33: 1 thread, ~3 s prompt → ~10 s output) were measured on a "
+        "different CPU, so they do not compare the two implementations; the "
+        "[side-by-side measurement](#shirabe-vs-upstream-zipvoice-on-one-machine) below does. Other processes "
+        "on the machine slow a run down; compare wall-clock rows only when the load before them was well below "
+        "the CPU count. \"Sampling CPU\" is the process CPU time of the sampling: with one thread it is what "
+        "the run costs on an otherwise idle core, so \"RTF from CPU time\" ((sampling CPU + vocoder) / audio, "
+        "1-thread rows only) is the figure to use when the machine is busy. The three backends of one model "
+        "and thread count run back to back.",
     ]
     if profile_lines:
         lines += ["", "### Where the time goes", ""] + profile_lines
@@ -276,11 +279,12 @@ def main() -> None:
                         choices=list(SAMPLING_DEFAULTS), help="models to time (default: both)")
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS,
                         help="backends to time (default: all)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default: 1 2)")
+    parser.add_argument("--num-threads", dest="threads", metavar="N", type=int, nargs="+", default=[1, 2],
+                        help="thread counts (default: 1 2)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per setting (default: 1)")
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "shirabe_zipvoice_bench",
                         help="where the exported graphs are written and reused (default: %(default)s)")
-    parser.add_argument("--profile", action="store_true", help="profile one decoder call per backend first")
+    add_bool_argument(parser, "--profile", False, "profile one decoder call per backend first (default: false)")
     parser.add_argument("--update", type=Path, default=None, help="markdown file to write the section into")
     parser.add_argument("--note", default="", help="extra paragraph under the table")
     args = parser.parse_args()

@@ -46,6 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import cpu_name, update_doc  # noqa: E402
 
+from shirabe.cli import add_bool_argument  # noqa: E402
+
 SECTION = "## ZipVoice training step"
 FRAMES_PER_SECOND = 24000 / 256
 CONFIGS = {
@@ -142,8 +144,8 @@ def swoosh_alone(threads: int, repeats: int = 15) -> dict[str, float]:
 
 
 def run_worker(config: str, max_duration: float, swoosh: str, args) -> dict:
-    cmd = [sys.executable, __file__, "--worker", "--config", config, "--max-duration", str(max_duration),
-           "--swoosh", swoosh, "--steps", str(args.steps), "--threads", str(args.threads),
+    cmd = [sys.executable, __file__, "--worker", "true", "--config", config, "--max-duration", str(max_duration),
+           "--swoosh", swoosh, "--steps", str(args.steps), "--num-threads", str(args.threads),
            "--utt-seconds", str(args.utt_seconds)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -204,9 +206,9 @@ def main() -> None:
     parser.add_argument("--base-max-durations", default="5,15", help="batch budgets (s) for the base config")
     parser.add_argument("--utt-seconds", type=float, default=5.0, help="length of every utterance in a batch")
     parser.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--num-threads", dest="threads", metavar="N", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--update", type=Path, default=None, help="write the section into this markdown file")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    add_bool_argument(parser, "--worker", False, argparse.SUPPRESS)
     parser.add_argument("--config", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
     parser.add_argument("--max-duration", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--swoosh", choices=("lean", "autograd"), help=argparse.SUPPRESS)

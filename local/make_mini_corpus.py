@@ -18,22 +18,32 @@ Re-running with the same arguments does nothing; an interrupted run resumes.
 
 Usage:
   local/make_mini_corpus.py --output-dir data/mini
-  local/make_mini_corpus.py --output-dir /tmp/tiny --parts speech --num-speakers 3 --sentences-per-speaker 1
+  local/make_mini_corpus.py --output-dir /tmp/tiny --parts speech --num-speakers 3 --sentences-per-speaker 1 \\
+      --no-progress true
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging  # noqa: E402
+from shirabe.cli import (  # noqa: E402
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_verbose_argument,
+    get_logger,
+    run_main,
+    setup_logging,
+)
 from shirabe.minicorpus.build import build_corpus, parse_parts  # noqa: E402
 from shirabe.minicorpus.config import PARTS, CorpusConfig  # noqa: E402
+
+logger = get_logger(__name__)
 
 
 def positive_int(value: str) -> int:
@@ -74,8 +84,8 @@ def get_parser() -> ArgumentParser:
         default=defaults.num_songs,
         help="songs in the songs part and pieces in the accompaniment part",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--verbose", action="store_true", help="debug logging")
+    add_bool_argument(p, "--no-progress", False, "hide progress bars")
+    add_verbose_argument(p)
     return p
 
 
@@ -92,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         num_songs=args.num_songs,
     )
     summaries = build_corpus(args.output_dir, parts, cfg, progress=not args.no_progress)
-    logging.getLogger("make_mini_corpus").info(
+    logger.info(
         "mini corpus ready in %s:\n%s", args.output_dir, json.dumps(summaries, indent=2, ensure_ascii=False)
     )
     return 0

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEECH_CORPUS_ARGS = ["--parts", "speech", "--num-speakers", "4", "--sentences-per-speaker", "2", "--no-progress"]
+SPEECH_CORPUS_ARGS = ["--parts", "speech", "--num-speakers", "4", "--sentences-per-speaker", "2", "--no-progress", "true"]
 
 
 @pytest.fixture(scope="module")

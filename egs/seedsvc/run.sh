@@ -148,8 +148,8 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   if [ "$content_extractor" = phone ] && [ ! -f "$content_checkpoint" ]; then
     $cuda_cmd --gpu $ngpu "$content_dir/log/train.log" \
       python3 -m seedsvc.bin.train_content --device "$device" --cuts "$feats/cuts_train.jsonl.gz" \
-        --valid-cuts "$feats/cuts_test.jsonl.gz" --phone-table "$corpus/phones.txt" \
-        --output "$content_checkpoint" --seed "$seed" --num-steps "$content_steps"
+        --dev-manifest "$feats/cuts_test.jsonl.gz" --phone-table "$corpus/phones.txt" \
+        --output "$content_checkpoint" --seed "$seed" --num-iters "$content_steps"
     grep "frame accuracy" "$content_dir/log/train.log" | sed 's/^.*INFO [^ ]* /  /' || true
   fi
   for part in train test; do
@@ -167,19 +167,19 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     log "Stage 3a: phase 0 on $device, a V2 base model -> $base_dir/model.pth (log: $base_dir/log/train.log)"
     $cuda_cmd --gpu $ngpu "$base_dir/log/train.log" \
       python3 -m seedsvc.bin.train --device "$device" --config "$model_config" --phase 0 --cuts "$train_cuts" \
-        --exp-dir "$base_dir" --seed "$seed" ${phase0_steps:+--num-steps "$phase0_steps"}
+        --exp-dir "$base_dir" --seed "$seed" ${phase0_steps:+--num-iters "$phase0_steps"}
     v2_checkpoint=$base_dir/model.pth
   fi
   v1_opts=()
   [ -n "$v1_f0_checkpoint" ] && v1_opts=(--v1-f0-checkpoint "$v1_f0_checkpoint")
   for sys in "${systems[@]}"; do
     extra=()
-    [ "$sys" = no_f0 ] && extra=(--no-f0)
+    [ "$sys" = no_f0 ] && extra=(--no-f0 true)
     log "Stage 3b: phase 1 ($sys) on $device -> $exp_dir/${sys}_p1/model.pth (log: $exp_dir/${sys}_p1/log/train.log)"
     $cuda_cmd --gpu $ngpu "$exp_dir/${sys}_p1/log/train.log" \
       python3 -m seedsvc.bin.train --device "$device" --config "$model_config" --phase 1 --cuts "$train_cuts" \
-        --exp-dir "$exp_dir/${sys}_p1" --init-checkpoint "$v2_checkpoint" --seed "$seed" \
-        ${phase1_steps:+--num-steps "$phase1_steps"} "${v1_opts[@]}" "${extra[@]}"
+        --exp-dir "$exp_dir/${sys}_p1" --checkpoint "$v2_checkpoint" --seed "$seed" \
+        ${phase1_steps:+--num-iters "$phase1_steps"} "${v1_opts[@]}" "${extra[@]}"
     grep -m1 "trainable parameters" "$exp_dir/${sys}_p1/log-train-phase1.txt" | sed 's/^.*INFO [^ ]* /  /'
   done
   log "  trained: $(for sys in "${systems[@]}"; do printf '%s ' "$exp_dir/${sys}_p1/model.pth"; done)(${SECONDS}s)"
@@ -188,12 +188,12 @@ fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ] && $phase2; then
   for sys in "${systems[@]}"; do
     extra=()
-    [ "$sys" = no_f0 ] && extra=(--no-f0)
+    [ "$sys" = no_f0 ] && extra=(--no-f0 true)
     log "Stage 4: phase 2 ($sys) on $device -> $exp_dir/${sys}_p2/model.pth (log: $exp_dir/${sys}_p2/log/train.log)"
     $cuda_cmd --gpu $ngpu "$exp_dir/${sys}_p2/log/train.log" \
       python3 -m seedsvc.bin.train --device "$device" --config "$model_config" --phase 2 --cuts "$train_cuts" \
-        --exp-dir "$exp_dir/${sys}_p2" --init-checkpoint "$exp_dir/${sys}_p1/model.pth" --seed "$seed" \
-        ${phase2_steps:+--num-steps "$phase2_steps"} "${extra[@]}"
+        --exp-dir "$exp_dir/${sys}_p2" --checkpoint "$exp_dir/${sys}_p1/model.pth" --seed "$seed" \
+        ${phase2_steps:+--num-iters "$phase2_steps"} "${extra[@]}"
   done
 fi
 

@@ -1,14 +1,15 @@
 """Compute and cache SeedSVC features (mel, F0, style, phone labels) with lhotse.
 
 Reads an utterance list (TSV with a header: utt_id, speaker, wav, and optional
-f0, phones, song columns) and writes ``<output-dir>/cuts_<name>.jsonl.gz`` whose
-cuts carry the arrays (stored under ``<output-dir>/storage/<name>``). Rows whose
+f0, phones, song columns) and writes ``<output-dir>/cuts_<subset>.jsonl.gz`` whose
+cuts carry the arrays (stored under ``<output-dir>/storage/<subset>``). Rows whose
 audio is missing, unreadable, silent or too short are skipped and listed in
-``<output-dir>/rejects_<name>.tsv``. Existing output is kept unless --overwrite.
+``<output-dir>/rejects_<subset>.tsv`` (``id, path, reason``; audio at another rate is
+resampled to 22.05 kHz and kept). Existing output is kept unless --overwrite true.
 
 ``--pitch-shifts -12,12`` adds, for every utterance, WORLD re-pitched copies
 (same singer, timbre and timing, F0 moved by that many semitones; audio under
-``storage/<name>/audio``) as cuts ``<utt_id>_ps<shift>`` of the same speaker, unless the copy's median F0
+``storage/<subset>/audio``) as cuts ``<utt_id>_ps<shift>`` of the same speaker, unless the copy's median F0
 would leave ``--copy-f0-range`` (a bass an octave lower, a soprano an octave higher). With
 ``training.cross_prompt_prob`` they teach the model to sing outside the register
 of its prompt.
@@ -16,7 +17,6 @@ of its prompt.
 
 from __future__ import annotations
 
-import logging
 from argparse import ArgumentTypeError
 from pathlib import Path
 
@@ -28,29 +28,42 @@ from seedsvc.audio import FRAME_RATE, SAMPLE_RATE
 from seedsvc.features import COPY_F0_RANGE, read_list, read_phone_table, utterance_features
 from seedsvc.style import STYLE_ENCODERS, StyleEncoder
 from shirabe.audio import save_audio
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_device_argument,
+    add_verbose_argument,
+    get_logger,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
+from shirabe.data.rejects import Rejects, reason_of
 from shirabe.pitch import METHODS
 
-logger = logging.getLogger("seedsvc.compute_features")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m seedsvc.bin.compute_features", description=__doc__)
     p.add_argument("--input", type=Path, required=True, help="utterance list TSV (required)")
     p.add_argument("--output-dir", type=Path, required=True, help="where cuts and storage go (required)")
-    p.add_argument("--name", default="train", help="name of this subset (cuts_<name>.jsonl.gz)")
+    p.add_argument("--subset", dest="name", default="train", help="name of this subset (cuts_<subset>.jsonl.gz)")
     p.add_argument("--f0-method", choices=METHODS, default="harvest", help="F0 tracker for rows without an f0 file")
-    p.add_argument("--rmvpe-model", default=None, help="rmvpe.pt for --f0-method rmvpe")
+    p.add_argument("--rmvpe-model", default=None, help="rmvpe.pt for --f0-method rmvpe (default: none)")
     p.add_argument("--style-encoder", choices=STYLE_ENCODERS, default="campplus", help="style vector kind")
     p.add_argument("--style-checkpoint", default=None, help="CAM++ weights (default: the installed campplus_cn_common.bin)")
-    p.add_argument("--phone-table", type=Path, default=None, help="phones.txt ('<phone> <id>') for phone labels")
+    p.add_argument("--phone-table", type=Path, default=None,
+                   help="phones.txt ('<phone> <id>') for phone labels (default: no labels)")
     p.add_argument("--pitch-shifts", type=parse_shifts, default="",
                    help="comma-separated semitone shifts of added re-pitched copies; write --pitch-shifts=-12,12 "
                         "(with '=') when the list starts with a minus; empty: no copies")
     p.add_argument("--copy-f0-range", type=parse_range, default="{:g},{:g}".format(*COPY_F0_RANGE),
                    help="LOW,HIGH Hz: re-pitched copies whose median F0 falls outside are not made")
-    p.add_argument("--overwrite", action="store_true", help="recompute even if the cuts file exists")
-    p.add_argument("--verbose", action="store_true", help="debug logging")
+    add_bool_argument(p, "--overwrite", False, "recompute even if the cuts file exists")
+    add_device_argument(p, "the CAM++ style encoder")
+    add_verbose_argument(p)
     return p
 
 
@@ -79,16 +92,16 @@ def main(argv=None) -> int:
     setup_logging(args.verbose)
     out_cuts = args.output_dir / f"cuts_{args.name}.jsonl.gz"
     if out_cuts.is_file() and not args.overwrite:
-        logger.info("%s exists; nothing to do (--overwrite recomputes)", out_cuts)
+        logger.info("%s exists; nothing to do (--overwrite true recomputes)", out_cuts)
         return 0
     utts = read_list(args.input)
     if not utts:
         raise InputError(f"{args.input}: no utterances")
     table = read_phone_table(args.phone_table) if args.phone_table else None
-    style = StyleEncoder(args.style_encoder, args.style_checkpoint)
+    style = StyleEncoder(args.style_encoder, args.style_checkpoint, resolve_device(args.device))
     storage = args.output_dir / "storage" / args.name
     storage.mkdir(parents=True, exist_ok=True)
-    cuts, rejects, skipped_copies = [], [], 0
+    cuts, rejects, skipped_copies = [], Rejects(), 0
     shift = 1.0 / FRAME_RATE
     with LilcomChunkyWriter(storage / "mel") as mel_w, NumpyFilesWriter(storage / "arrays") as arr_w:
         for utt in tqdm(utts, desc=f"features {args.name}", unit="utt"):
@@ -96,7 +109,7 @@ def main(argv=None) -> int:
                 variants = utterance_features(utt, style, args.f0_method, table, args.rmvpe_model,
                                               args.pitch_shifts, args.copy_f0_range)
             except InputError as e:
-                rejects.append(f"{utt.utt_id}\t{e}")
+                rejects.add(utt.utt_id, utt.wav, reason_of(e, utt.wav))
                 logger.warning("skipping %s: %s", utt.utt_id, e)
                 continue
             for semitones, feats in variants.items():
@@ -123,13 +136,15 @@ def main(argv=None) -> int:
                     cut = cut.with_custom("pitch_shift", semitones)
                 cuts.append(cut)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / f"rejects_{args.name}.tsv").write_text("".join(r + "\n" for r in rejects), encoding="utf-8")
+    rejects.write(args.output_dir / f"rejects_{args.name}.tsv")
     if not cuts:
         raise InputError(f"{args.input}: every utterance was rejected (see rejects_{args.name}.tsv)")
-    CutSet.from_cuts(cuts).to_file(out_cuts)
+    tmp = out_cuts.with_name(f".tmp.{out_cuts.name}")  # a cuts file that exists is complete
+    CutSet.from_cuts(cuts).to_file(tmp)
+    tmp.replace(out_cuts)
     copies = sum(1 for c in cuts if c.custom.get("pitch_shift"))
-    logger.info("wrote %s: %d cuts (%d re-pitched copies; %d copies outside %g-%g Hz not made), %d rejected",
-                out_cuts, len(cuts), copies, skipped_copies, *args.copy_f0_range, len(rejects))
+    logger.info("wrote %s: %d cuts (%d re-pitched copies; %d copies outside %g-%g Hz not made), %s rejected",
+                out_cuts, len(cuts), copies, skipped_copies, *args.copy_f0_range, rejects.summary())
     return 0
 
 

@@ -16,7 +16,6 @@ when any job failed.
 from __future__ import annotations
 
 import csv
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -25,42 +24,57 @@ from seedsvc.content import EXTRACTORS
 from seedsvc.inference import Converter, ConvertOptions, read_input_audio
 from seedsvc.style import STYLE_ENCODERS
 from shirabe.audio import save_audio
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_device_argument,
+    add_trust_checkpoint_argument,
+    add_verbose_argument,
+    get_logger,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
 from shirabe.pitch import METHODS
 
-logger = logging.getLogger("seedsvc.convert")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m seedsvc.bin.convert", description=__doc__)
-    p.add_argument("--source", type=Path, default=None, help="song to convert")
-    p.add_argument("--reference", type=Path, default=None, help="recording of the target singer")
-    p.add_argument("--output", type=Path, default=None, help="where the converted song goes (.wav/.flac/.mp3)")
-    p.add_argument("--jobs", type=Path, default=None, help="TSV of conversions (instead of the three above)")
+    p.add_argument("--source", type=Path, default=None, help="song to convert (default: none, use --jobs)")
+    p.add_argument("--reference", type=Path, default=None,
+                   help="recording of the target singer (default: none, use --jobs)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="where the converted song goes (.wav/.flac/.mp3) (default: none, use --jobs)")
+    p.add_argument("--jobs", type=Path, default=None,
+                   help="TSV of conversions, instead of the three above (default: none)")
     p.add_argument("--output-dir", type=Path, default=None,
                    help="directory for relative output paths in --jobs (default: the TSV's directory)")
     p.add_argument("--model-dir", type=Path, required=True, help="experiment dir with config.yaml and model.pth (required)")
     p.add_argument("--checkpoint", type=Path, default=None, help="weights (default: <model-dir>/model.pth)")
     p.add_argument("--semitone-shift", type=float, default=0.0, help="transpose the source F0 by N semitones")
-    p.add_argument("--auto-f0-adjust", action="store_true", help="move the source's median F0 to the reference's first")
+    add_bool_argument(p, "--auto-f0-adjust", False, "move the source's median F0 to the reference's first")
     p.add_argument("--diffusion-steps", type=int, default=None, help="Euler steps (default: the config's)")
     p.add_argument("--cfg-rate", type=float, nargs=2, metavar=("A", "B"), default=None,
                    help="guidance [intelligibility, similarity] (default: the config's)")
     p.add_argument("--f0-method", choices=METHODS, default="harvest", help="F0 tracker")
-    p.add_argument("--rmvpe-model", default=None, help="rmvpe.pt for --f0-method rmvpe")
-    p.add_argument("--no-f0", action="store_true", help="do not condition on F0 (the model then acts as V2)")
+    p.add_argument("--rmvpe-model", default=None, help="rmvpe.pt for --f0-method rmvpe (default: none)")
+    add_bool_argument(p, "--no-f0", False, "do not condition on F0 (the model then acts as V2)")
     p.add_argument("--content-extractor", choices=EXTRACTORS, default="phone", help="content extractor")
     p.add_argument("--content-checkpoint", required=True,
                    help="content extractor weights: phone classifier, or ASTRAL bsq2048_light.pth (required)")
     p.add_argument("--ssl-model", type=Path, default=None,
-                   help="HuBERT directory (facebook/hubert-large-ll60k) for --content-extractor astral")
+                   help="HuBERT directory (facebook/hubert-large-ll60k) for --content-extractor astral "
+                        "(default: none)")
     p.add_argument("--style-encoder", choices=STYLE_ENCODERS, default="campplus", help="style vector kind")
     p.add_argument("--style-checkpoint", default=None, help="CAM++ weights (default: the installed file)")
     p.add_argument("--vocoder-path", default=None, help="BigVGAN-v2 22 kHz directory (default: Griffin-Lim)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
-    p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--trust-checkpoint", action="store_true", help="allow pickle in checkpoints you trust")
-    p.add_argument("--verbose", action="store_true", help="debug logging")
+    add_device_argument(p, "the model, the extractors and the vocoder")
+    add_trust_checkpoint_argument(p)
+    add_verbose_argument(p)
     return p
 
 
@@ -123,7 +137,8 @@ def main(argv=None) -> int:
                 if len(jobs) == 1:
                     raise InputError(f"{job[key]}: no such {key} file")
     conv = Converter(args.model_dir, args.checkpoint, args.content_extractor, args.content_checkpoint,
-                     args.style_encoder, args.style_checkpoint, args.vocoder_path, args.device, args.trust_checkpoint,
+                     args.style_encoder, args.style_checkpoint, args.vocoder_path, resolve_device(args.device),
+                     args.trust_checkpoint,
                      ssl_model=args.ssl_model)
     if len(jobs) == 1:
         run_job(conv, jobs[0], args)

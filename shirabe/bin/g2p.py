@@ -6,8 +6,9 @@ Schemes (see shirabe.text.schemes):
   phone    phonemes and _ pauses only
   kana     one katakana token per mora and _ pauses
 
-Text comes from the TEXT arguments (one line each) or from --input-file
-('-' reads stdin). Ruby {漢字|かんじ} forces a reading. Empty input, a line
+Text comes from the TEXT arguments (one line each), from --input FILE, or,
+given neither, from standard input (one text per line; --input - reads it too).
+Ruby {漢字|かんじ} forces a reading. Empty input, a line
 with nothing to pronounce or an unknown scheme is a one-line error (exit 2);
 nothing is printed then.
 
@@ -15,7 +16,8 @@ Examples:
   python -m shirabe.bin.g2p 箸が折れた。
     ^ h a ] sh i g a # o ] r e t a $
   python -m shirabe.bin.g2p --scheme kana 東京タワー
-  python -m shirabe.bin.g2p --scheme hl --user-dict words.csv --input-file lines.txt
+  python -m shirabe.bin.g2p --scheme hl --user-dict words.csv --input lines.txt
+  echo 東京タワー | python -m shirabe.bin.g2p --scheme kana
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_verbose_argument,
+    run_main,
+    setup_logging,
+)
 from shirabe.text import SCHEMES, TextError, TokenTable, UnknownTokenError
 from shirabe.text.batch import tokenize_texts
 from shirabe.text.frontend import JapaneseFrontend
@@ -33,15 +42,17 @@ from shirabe.text.tokens import TokenTableError
 
 def get_parser() -> ArgumentParser:
     p = ArgumentParser(prog="shirabe.bin.g2p", description=__doc__)
-    p.add_argument("text", nargs="*", metavar="TEXT", help="input lines (or use --input-file)")
+    p.add_argument("text", nargs="*", metavar="TEXT",
+                   help="input lines (default: the lines of --input, else of standard input)")
     p.add_argument("--scheme", default=DEFAULT_SCHEME, help=f"token scheme: {', '.join(SCHEMES)}")
-    p.add_argument("--input-file", type=Path, default=None,
-                   help="read input lines from this UTF-8 file ('-' for stdin) instead of TEXT (default: none)")
+    p.add_argument("--input", type=Path, default=None,
+                   help="read input lines from this UTF-8 file ('-' for standard input) instead of TEXT "
+                        "(default: standard input when no TEXT is given)")
     p.add_argument("--user-dict", type=Path, default=None,
                    help="MeCab CSV user dictionary in pyopenjtalk-plus's format, compiled once and cached "
                         "(default: none)")
-    p.add_argument("--lowercase-devoiced", action="store_true",
-                   help="write devoiced vowels I/U as i/u (default: keep OpenJTalk's upper case)")
+    add_bool_argument(p, "--lowercase-devoiced", False,
+                      "write devoiced vowels I/U as i/u (false: keep OpenJTalk's upper case)")
     p.add_argument("--token-file", type=Path, default=None,
                    help="check every token against this tokens.txt; a token missing from it is an error "
                         "(default: no check)")
@@ -49,20 +60,27 @@ def get_parser() -> ArgumentParser:
                    help="cache for compiled user dictionaries (default: $SHIRABE_CACHE_DIR, "
                         "$XDG_CACHE_HOME/shirabe or ~/.cache/shirabe)")
     p.add_argument("--num-jobs", type=int, default=1, help="worker processes for long inputs")
-    p.add_argument("--verbose", action="store_true", help="debug logging (e.g. removed emoji counts)")
+    add_verbose_argument(p)
     return p
 
 
 def _read_lines(args) -> list[str]:
-    if args.input_file is not None and args.text:
-        raise InputError("give TEXT arguments or --input-file, not both")
-    if args.input_file is None:
+    if args.input is not None and args.text:
+        raise InputError("give TEXT arguments or --input, not both")
+    if args.text:
         return list(args.text)
-    src = str(args.input_file)
+    src = "-" if args.input is None else str(args.input)
     try:
-        data = sys.stdin.read() if src == "-" else args.input_file.read_text(encoding="utf-8")
+        if src == "-":
+            if sys.stdin is None:
+                raise InputError("empty input: no TEXT, no --input and no standard input")
+            if sys.stdin.isatty():
+                print("reading lines from standard input (end with Ctrl-D)", file=sys.stderr)
+            data = sys.stdin.read()
+        else:
+            data = args.input.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{src}: cannot read ({e})") from e
+        raise InputError(f"{'standard input' if src == '-' else src}: cannot read ({e})") from e
     return data.splitlines()
 
 
@@ -76,7 +94,7 @@ def main(argv=None) -> int:
     lines = _read_lines(args)
     if not lines or all(not ln.strip() for ln in lines):
         raise InputError("empty input: nothing to convert")
-    where = "line" if args.input_file is not None else "text"
+    where = "text" if args.text else "line"
     for i, line in enumerate(lines, 1):
         if not line.strip():
             raise InputError(f"{where} {i} is empty")

@@ -11,18 +11,18 @@ than its input is not redone.
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, run_main, setup_logging
+from shirabe.cli import ArgumentParser, add_verbose_argument, get_logger, run_main, setup_logging
 from shirabe.data.splits import combine_manifests, split_manifest
 
-logger = logging.getLogger("manifests")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
     p = ArgumentParser(prog="shirabe.bin.manifests", description=__doc__)
+    add_verbose_argument(p)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("split", help="split a manifest into N parts")
     s.add_argument("--num-parts", type=int, required=True, help="number of parts (required)")
@@ -41,7 +41,7 @@ def _job_order(path: Path):
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
     if args.command == "split":
         parts = split_manifest(args.manifest, args.out_dir, args.num_parts)
         logger.info("%s -> %d parts in %s", args.manifest, len(parts), args.out_dir)

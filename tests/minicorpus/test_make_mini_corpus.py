@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "local" / "make_mini_corpus.py"
-TINY = ["--parts", "speech", "--num-speakers", "2", "--sentences-per-speaker", "1", "--no-progress"]
+TINY = ["--parts", "speech", "--num-speakers", "2", "--sentences-per-speaker", "1", "--no-progress", "true"]
 
 
 def run(*args):
@@ -58,7 +58,7 @@ def test_rerun_is_a_noop_and_other_settings_are_refused(tmp_path):
     assert again.returncode == 0 and "already complete" in again.stderr
     assert {p: p.stat().st_mtime_ns for p in (out / "speech").rglob("*") if p.is_file()} == files
 
-    other = run("--output-dir", out, *TINY[:-1], "--seed", "1")
+    other = run("--output-dir", out, *TINY[:-2], "--seed", "1")
     assert other.returncode == 2
     assert "was made with" in error_lines(other)[0] and "--output-dir" in error_lines(other)[0]
     assert {p: p.stat().st_mtime_ns for p in (out / "speech").rglob("*") if p.is_file()} == files

@@ -341,8 +341,13 @@ inference: {max_context_frames: 200, max_prompt_frames: 60, crossfade_frames: 8,
 
 
 def cli(monkeypatch, module, *args):
+    import shirabe.train.process
+
     mod = importlib.import_module(module)
-    monkeypatch.setattr(mod, "setup_logging", lambda *a, **k: None)
+    for m in (mod, shirabe.train.process):  # the binaries' logging set-up would undo caplog's
+        for name in ("setup_logging", "setup_rank_logging"):
+            if hasattr(m, name):
+                monkeypatch.setattr(m, name, lambda *a, **k: None)
     return mod.main([str(a) for a in args])
 
 

@@ -70,15 +70,21 @@ def run(module, *args):
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
-    saved = mod.setup_logging
-    mod.setup_logging = lambda *a, **k: None
+    import shirabe.train.process
+
+    # the binaries' logging set-up would replace the handler above
+    saved = [(m, name, getattr(m, name)) for m in (mod, shirabe.train.process)
+             for name in ("setup_logging", "setup_rank_logging") if hasattr(m, name)]
+    for m, name, _ in saved:
+        setattr(m, name, lambda *a, **k: None)
     try:
         code = mod.main([str(a) for a in args])
     except InputError as e:
         records.append(f"error: {e}")
         code = 2
     finally:
-        mod.setup_logging = saved
+        for m, name, fn in saved:
+            setattr(m, name, fn)
         root.removeHandler(handler)
         root.setLevel(old_level)
     return Result(int(code or 0), "\n".join(records))
@@ -95,16 +101,16 @@ def pipeline(tmp_path_factory):
     (d / "phones.txt").write_text("sil 0\na 1\ni 2\n")
     (d / "conf.yaml").write_text(TINY_CONFIG)
     steps = [
-        ("seedsvc.bin.compute_features", "--input", d / "list.tsv", "--output-dir", d / "feats", "--name", "train",
+        ("seedsvc.bin.compute_features", "--input", d / "list.tsv", "--output-dir", d / "feats", "--subset", "train",
          "--phone-table", d / "phones.txt", "--style-encoder", "melstats"),
         ("seedsvc.bin.train_content", "--cuts", d / "feats/cuts_train.jsonl.gz", "--phone-table", d / "phones.txt",
-         "--output", d / "content.pt", "--num-steps", 3, "--segment-frames", 64, "--channels", 16, "--num-layers", 1),
+         "--output", d / "content.pt", "--num-iters", 3, "--segment-frames", 64, "--channels", 16, "--num-layers", 1),
         ("seedsvc.bin.compute_content", "--cuts", d / "feats/cuts_train.jsonl.gz", "--output", d / "feats/cuts.jsonl.gz",
          "--content-checkpoint", d / "content.pt"),
         ("seedsvc.bin.train", "--config", d / "conf.yaml", "--phase", 0, "--cuts", d / "feats/cuts.jsonl.gz",
          "--exp-dir", d / "p0"),
         ("seedsvc.bin.train", "--config", d / "conf.yaml", "--phase", 1, "--cuts", d / "feats/cuts.jsonl.gz",
-         "--exp-dir", d / "p1", "--init-checkpoint", d / "p0/model.pth", "--v1-f0-checkpoint",
+         "--exp-dir", d / "p1", "--checkpoint", d / "p0/model.pth", "--v1-f0-checkpoint",
          V1_F0 / "v1_f0_embedding_module_prefix.pth"),
     ]
     os.environ["TQDM_DISABLE"] = "1"
@@ -135,14 +141,15 @@ def test_phase1_trains_only_f0_modules(pipeline):
 
 
 def test_phase1_resume_is_exact(pipeline, tmp_path):
-    # the full run kept checkpoint-2.pt; resuming from it must give the same final weights
+    # the full run kept checkpoint-2.pt (and the last, checkpoint-4.pt); resuming from
+    # checkpoint-2.pt must give the same final weights
     ckpts = sorted((pipeline / "p1").glob("checkpoint-*.pt"))
-    assert [c.name for c in ckpts] == ["checkpoint-2.pt"]
+    assert [c.name for c in ckpts] == ["checkpoint-2.pt", "checkpoint-4.pt"]
     resumed = tmp_path / "p1"
     resumed.mkdir()
     (resumed / "checkpoint-2.pt").write_bytes(ckpts[0].read_bytes())
     r = run("seedsvc.bin.train", "--config", pipeline / "conf.yaml", "--phase", 1, "--cuts",
-            pipeline / "feats/cuts.jsonl.gz", "--exp-dir", resumed, "--init-checkpoint", pipeline / "p0/model.pth",
+            pipeline / "feats/cuts.jsonl.gz", "--exp-dir", resumed, "--checkpoint", pipeline / "p0/model.pth",
             "--v1-f0-checkpoint", V1_F0 / "v1_f0_embedding.pth")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "resumed from" in r.stderr
@@ -198,3 +205,30 @@ def test_convert_cli_prints_one_line(pipeline, tmp_path):
          "--output", str(tmp_path / "o.wav")], capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"convert.py: error: {missing}: no such source file"]
+
+
+def test_training_options_reach_the_loop_and_the_phase_is_checked(pipeline, tmp_path):
+    exp = tmp_path / "nof0"
+    r = run("seedsvc.bin.train", "--config", pipeline / "conf.yaml", "--phase", 1, "--cuts",
+            pipeline / "feats/cuts.jsonl.gz", "--exp-dir", exp, "--checkpoint", pipeline / "p0/model.pth",
+            "--num-iters", 2, "--accum-grad", 2, "--dtype", "bf16", "--max-grad-norm", 0.5, "--no-f0", "true")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "(no F0)" in r.stderr
+    ckpt = torch.load(exp / "checkpoint-2.pt", weights_only=True)
+    assert (ckpt["accum_grad"], ckpt["dtype"], ckpt["max_grad_norm"], ckpt["phase"]) == (2, "bf16", 0.5, 1)
+    # two batches per update: the sampler is further on than after the 2 updates of the p1 run
+    assert ckpt["sampler"] != torch.load(pipeline / "p1/checkpoint-2.pt", weights_only=True)["sampler"]
+    model = torch.load(exp / "model.pth", weights_only=True)
+    assert set(model) == {"net", "iters", "epoch", "phase"} and model["iters"] == 2
+    assert set(model["net"]) == {"cfm", "length_regulator"}
+    assert "estimator.f0_cross_attention.0.gate" not in model["net"]["cfm"]
+    lines = (exp / "command.txt").read_text().splitlines()
+    assert lines[0].startswith("# ") and " torch " in lines[0] and lines[1].endswith("--no-f0 true")
+    assert (exp / "config.yaml").is_file() and any((exp / "tensorboard").iterdir())
+
+    wrong = tmp_path / "p2"
+    wrong.mkdir()
+    (wrong / "checkpoint-2.pt").write_bytes((pipeline / "p1/checkpoint-2.pt").read_bytes())
+    r = run("seedsvc.bin.train", "--config", pipeline / "conf.yaml", "--phase", 2, "--cuts",
+            pipeline / "feats/cuts.jsonl.gz", "--exp-dir", wrong, "--checkpoint", pipeline / "p1/model.pth")
+    assert r.returncode == 2 and "checkpoint-2.pt: a checkpoint of phase 1, this run has phase 2" in r.stderr

@@ -145,6 +145,9 @@ def _pickle_dir(tmp_path):
         ("no_tokens", "gives no tokens"),
         ("no_model_dir", "nowhere: no such model directory"),
         ("bad_tokenizer", "invalid choice: 'klingon'"),
+        ("bad_device", "invalid device 'gpu'"),
+        ("absent_device", "--device cuda:99: "),
+        ("bad_bool", "expected a boolean (true/false, 1/0), got 'maybe'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(tmp_path, prompt_wav, capsys, case, message):
@@ -174,6 +177,12 @@ def test_bad_input_is_one_line_exit_2(tmp_path, prompt_wav, capsys, case, messag
         args[args.index(ZIPVOICE_TINY)] = tmp_path / "nowhere"
     elif case == "bad_tokenizer":
         args[args.index("simple")] = "klingon"
+    elif case == "bad_device":
+        args += ["--device", "gpu"]
+    elif case == "absent_device":
+        args += ["--device", "cuda:99"]
+    elif case == "bad_bool":
+        args += ["--trust-checkpoint", "maybe"]
     code, err = run_cli(args, capsys)
     assert code == 2
     lines = error_lines(err)
@@ -185,7 +194,7 @@ def test_trusted_pickle_checkpoint_runs(tmp_path, prompt_wav, capsys):
     d = _pickle_dir(tmp_path)
     code, err = run_cli(["--model-dir", d, "--tokenizer", "simple", "--prompt-wav", prompt_wav, "--prompt-text",
                          "sakana", "--text", "aiueo", "--num-step", "2", "--vocoder-path", VOCOS_TINY,
-                         "--trust-checkpoint", "--res-wav-path", tmp_path / "o.wav"], capsys)
+                         "--trust-checkpoint", "true", "--res-wav-path", tmp_path / "o.wav"], capsys)
     assert code == 0, err
 
 

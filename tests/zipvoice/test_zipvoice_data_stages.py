@@ -31,14 +31,14 @@ def manifests(tmp_path_factory):
         save_audio(root / f"spk_{i}.wav", x.astype(np.float32), 16000)
         lines.append(f"spk_{i}\t{text}\t{root / f'spk_{i}.wav'}")
     (root / "train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    r = run("zipvoice.bin.prepare_dataset", "--no-progress", "--tsv-path", root / "train.tsv", "--prefix", "t",
+    r = run("zipvoice.bin.prepare_dataset", "--no-progress", "true", "--input", root / "train.tsv", "--dataset", "t",
             "--subset", "train", "--output-dir", root / "manifests", "--sampling-rate", "16000")
     assert r.returncode == 0, r.stderr
     return root
 
 
 def test_fbank_matches_the_vocos_mel_of_the_resampled_audio(manifests, tmp_path):
-    r = run("zipvoice.bin.compute_fbank", "--source-dir", manifests / "manifests", "--dest-dir", tmp_path,
+    r = run("zipvoice.bin.compute_fbank", "--manifest-dir", manifests / "manifests", "--output-dir", tmp_path,
             "--dataset", "t", "--subset", "train")
     assert r.returncode == 0, r.stderr
     cuts = CutSet.from_file(tmp_path / "t_cuts_train.jsonl.gz")
@@ -52,20 +52,20 @@ def test_fbank_matches_the_vocos_mel_of_the_resampled_audio(manifests, tmp_path)
         assert abs(len(ref) - len(feats)) <= 1 and feats.shape[0] == cut.num_frames
         # lilcom storage is lossy (~0.1 % of the range); resampling differs slightly between libraries
         assert np.median(np.abs(feats[:n] - ref[:n])) < 0.05
-    again = run("zipvoice.bin.compute_fbank", "--source-dir", manifests / "manifests", "--dest-dir", tmp_path,
+    again = run("zipvoice.bin.compute_fbank", "--manifest-dir", manifests / "manifests", "--output-dir", tmp_path,
                 "--dataset", "t", "--subset", "train")
     assert again.returncode == 0 and "exists, skipping" in again.stderr
 
 
 def test_fbank_in_parts_equals_the_whole(manifests, tmp_path):
     src = manifests / "manifests"
-    whole = run("zipvoice.bin.compute_fbank", "--source-dir", src, "--dest-dir", tmp_path / "whole",
+    whole = run("zipvoice.bin.compute_fbank", "--manifest-dir", src, "--output-dir", tmp_path / "whole",
                 "--dataset", "t", "--subset", "train")
     assert whole.returncode == 0, whole.stderr
     r = run("shirabe.bin.manifests", "split", "--num-parts", "2", src / "t_cuts_train.jsonl.gz", src / "split2")
     assert r.returncode == 0, r.stderr
     for job in (1, 2):
-        r = run("zipvoice.bin.compute_fbank", "--source-dir", src, "--dest-dir", tmp_path / "parts",
+        r = run("zipvoice.bin.compute_fbank", "--manifest-dir", src, "--output-dir", tmp_path / "parts",
                 "--dataset", "t", "--subset", "train", "--num-parts", "2", "--part", job)
         assert r.returncode == 0, r.stderr
     parts = [tmp_path / "parts" / "split2" / f"t_cuts_train.{j}.jsonl.gz" for j in (1, 2)]
@@ -79,9 +79,9 @@ def test_fbank_in_parts_equals_the_whole(manifests, tmp_path):
 
 
 def test_fbank_bad_arguments_fail_in_one_line(manifests, tmp_path):
-    r = run("zipvoice.bin.compute_fbank", "--source-dir", tmp_path, "--dataset", "t")
+    r = run("zipvoice.bin.compute_fbank", "--manifest-dir", tmp_path, "--dataset", "t")
     assert r.returncode == 2 and "no such manifest" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    r = run("zipvoice.bin.compute_fbank", "--source-dir", manifests / "manifests", "--dataset", "t",
+    r = run("zipvoice.bin.compute_fbank", "--manifest-dir", manifests / "manifests", "--dataset", "t",
             "--num-parts", "2", "--part", "3")
     assert r.returncode == 2 and "--part must be in 1..2" in r.stderr
 
@@ -91,8 +91,8 @@ def test_prepare_tokens_stores_the_frontend_tokens(manifests, tmp_path):
     r = run("zipvoice.bin.prepare_token_file", "--tokenizer", "japanese", "--scheme", "prosody", "--output", table)
     assert r.returncode == 0, r.stderr
     out = tmp_path / "tok.jsonl.gz"
-    r = run("zipvoice.bin.prepare_tokens", "--input-file", manifests / "manifests" / "t_cuts_train.jsonl.gz",
-            "--output-file", out, "--token-file", table, "--num-jobs", "1")
+    r = run("zipvoice.bin.prepare_tokens", "--input", manifests / "manifests" / "t_cuts_train.jsonl.gz",
+            "--output", out, "--token-file", table, "--num-jobs", "1")
     assert r.returncode == 0, r.stderr
     frontend = JapaneseFrontend("prosody")
     cuts = CutSet.from_file(out)
@@ -112,7 +112,7 @@ def test_prepare_tokens_leaves_out_and_lists_untokenisable_text(tmp_path):
         cuts.append(c)
     src = tmp_path / "in.jsonl.gz"
     CutSet.from_cuts(cuts).to_file(src)
-    r = run("zipvoice.bin.prepare_tokens", "--input-file", src, "--output-file", tmp_path / "out.jsonl.gz", "--num-jobs", "1")
+    r = run("zipvoice.bin.prepare_tokens", "--input", src, "--output", tmp_path / "out.jsonl.gz", "--num-jobs", "1")
     assert r.returncode == 0, r.stderr
     kept = CutSet.from_file(tmp_path / "out.jsonl.gz")
     assert [c.supervisions[0].text for c in kept] == ["猫が鳴く。"]
@@ -123,7 +123,7 @@ def test_prepare_tokens_leaves_out_and_lists_untokenisable_text(tmp_path):
 def test_prepare_tokens_strict_table_check(manifests, tmp_path):
     table = tmp_path / "small.txt"
     table.write_text("_\t0\na\t1\n", encoding="utf-8")
-    r = run("zipvoice.bin.prepare_tokens", "--input-file", manifests / "manifests" / "t_cuts_train.jsonl.gz",
-            "--output-file", tmp_path / "o.jsonl.gz", "--token-file", table, "--strict", "--num-jobs", "1")
+    r = run("zipvoice.bin.prepare_tokens", "--input", manifests / "manifests" / "t_cuts_train.jsonl.gz",
+            "--output", tmp_path / "o.jsonl.gz", "--token-file", table, "--strict", "true", "--num-jobs", "1")
     assert r.returncode == 2 and "not in" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o.jsonl.gz").exists()

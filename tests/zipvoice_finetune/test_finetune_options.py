@@ -25,17 +25,16 @@ def test_defaults_and_modes():
     assert opts.mode == "full"
     assert (opts.lora_rank, opts.lora_alpha, opts.lora_dropout) == (16, 32.0, 0.05)
     assert opts.lora_target_modules == DEFAULT_LORA_TARGETS
-    assert parse(["--freeze-fm-decoder"]).mode == "freeze_decoder"
     assert parse(["--freeze-fm-decoder", "true"]).mode == "freeze_decoder"
     assert parse(["--freeze-fm-decoder", "0"]).mode == "full"
     stacks = parse(["--freeze-fm-decoder-stacks", "2,3,4"])
     assert stacks.mode == "freeze_stacks" and stacks.freeze_fm_decoder_stacks == (2, 3, 4)
-    lora = parse(["--use-lora", "--lora-rank", "8", "--lora-alpha", "4", "--lora-target-modules",
+    lora = parse(["--use-lora", "1", "--lora-rank", "8", "--lora-alpha", "4", "--lora-target-modules",
                   "self_attn1.in_proj, feed_forward2.in_proj"])
     assert lora.mode == "lora" and lora.lora_rank == 8 and lora.lora_alpha == 4.0
     assert lora.lora_target_modules == ("self_attn1.in_proj", "feed_forward2.in_proj")
-    assert parse(["--use-dora"]).mode == "dora"
-    assert parse(["--use-lora", "--use-dora"]).mode == "dora"
+    assert parse(["--use-dora", "true"]).mode == "dora"
+    assert parse(["--use-lora", "true", "--use-dora", "true"]).mode == "dora"
     # a namespace without the attributes gives the defaults
     assert FinetuneOptions.from_args(argparse.Namespace()) == FinetuneOptions()
 
@@ -53,16 +52,16 @@ def test_help_documents_every_flag():
 @pytest.mark.parametrize(
     "argv, option",
     [
-        (["--use-lora", "--freeze-fm-decoder"], "--use-lora"),
-        (["--use-dora", "--freeze-fm-decoder-stacks", "1"], "--use-dora"),
-        (["--freeze-fm-decoder", "--freeze-fm-decoder-stacks", "1"], "--freeze-fm-decoder-stacks"),
+        (["--use-lora", "true", "--freeze-fm-decoder", "true"], "--use-lora"),
+        (["--use-dora", "true", "--freeze-fm-decoder-stacks", "1"], "--use-dora"),
+        (["--freeze-fm-decoder", "1", "--freeze-fm-decoder-stacks", "1"], "--freeze-fm-decoder-stacks"),
         (["--freeze-fm-decoder-stacks", "1,x"], "--freeze-fm-decoder-stacks"),
         (["--freeze-fm-decoder-stacks", "-1"], "--freeze-fm-decoder-stacks"),
         (["--freeze-fm-decoder-stacks", "2,2"], "--freeze-fm-decoder-stacks"),
-        (["--use-lora", "--lora-rank", "0"], "--lora-rank"),
-        (["--use-lora", "--lora-alpha", "0"], "--lora-alpha"),
-        (["--use-lora", "--lora-dropout", "1.0"], "--lora-dropout"),
-        (["--use-lora", "--lora-target-modules", " , "], "--lora-target-modules"),
+        (["--use-lora", "true", "--lora-rank", "0"], "--lora-rank"),
+        (["--use-lora", "true", "--lora-alpha", "0"], "--lora-alpha"),
+        (["--use-lora", "true", "--lora-dropout", "1.0"], "--lora-dropout"),
+        (["--use-lora", "true", "--lora-target-modules", " , "], "--lora-target-modules"),
     ],
 )
 def test_bad_combinations(argv, option):

@@ -84,7 +84,7 @@ def infer_args(onnx_dir, prompt_wav, out, *extra):
 def test_infer_writes_audio(exported, prompt_wav, tmp_path, capsys, int8):
     out = tmp_path / "out.flac"
     code, err = run_cli(infer_zipvoice_onnx.main, infer_args(exported, prompt_wav, out, "--onnx-int8", int8,
-                                                             "--num-thread", "2"), capsys)
+                                                             "--num-threads", "2"), capsys)
     assert code == 0, err
     info = sf.info(out)
     assert info.samplerate == 24000 and info.format == "FLAC" and info.frames > 24000

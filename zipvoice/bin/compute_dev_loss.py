@@ -5,27 +5,37 @@ With ``--num-step 0`` the loss is the training objective at upstream's determini
 0.1·log-mel) of the features the model generates for a hidden 70-100 % span of every
 dev utterance in N Euler steps (see zipvoice/distill/sampling_loss.py). The hidden
 spans and the noise come from ``--seed``, so models evaluated with the same seed and
-manifest are compared on identical inputs, e.g. a 4-step distilled student against
+manifest on the same kind of ``--device`` are compared on identical inputs, e.g. a 4-step distilled student against
 its 16-step teacher:
 
     python -m zipvoice.bin.compute_dev_loss --model-dir exp/zipvoice_ja --checkpoint-name epoch-12-avg-4.pt \\
-        --dev-manifest data/fbank/mini_cuts_dev_tokens.jsonl.gz --num-step 16 --out teacher16.json
+        --dev-manifest data/fbank/mini_cuts_dev_tokens.jsonl.gz --num-step 16 --output teacher16.json
     python -m zipvoice.bin.compute_dev_loss --model-dir exp/zipvoice_ja_distill --checkpoint-name iter-200-avg-2.pt \\
-        --model-name zipvoice_distill --num-step 4 --dev-manifest ... --out student4.json
+        --model-name zipvoice_distill --num-step 4 --dev-manifest ... --output student4.json
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import torch
 from lhotse import CutSet
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_device_argument,
+    add_num_threads_argument,
+    add_trust_checkpoint_argument,
+    add_verbose_argument,
+    get_logger,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
 
-logger = logging.getLogger("compute_dev_loss")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
@@ -44,10 +54,12 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--feat-scale", type=float, default=0.1, help="model-space scale of the features")
     p.add_argument("--batch-size", type=int, default=8, help="cuts per batch (in manifest order)")
     p.add_argument("--seed", type=int, default=0, help="seed of the hidden spans and the noise")
-    p.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
+    p.add_argument("--output", type=Path, default=None, help="write the result as JSON here (default: not written)")
     p.add_argument("--label", default=None, help="name stored in the JSON (default: model dir/checkpoint@steps)")
-    p.add_argument("--trust-checkpoint", action="store_true", help="allow checkpoints that need pickle")
-    p.add_argument("--num-threads", type=int, default=1, help="CPU threads for PyTorch")
+    add_trust_checkpoint_argument(p)
+    add_num_threads_argument(p)
+    add_device_argument(p)
+    add_verbose_argument(p)
     return p
 
 
@@ -59,26 +71,28 @@ def batches_of(cuts: CutSet, dataset, batch_size: int):
 
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
     torch.set_num_threads(max(1, args.num_threads))
     if args.num_step < 0 or args.batch_size < 1:
         raise InputError("--num-step must be >= 0 and --batch-size >= 1")
+    device = resolve_device(args.device)
     from zipvoice.dataset import TokenMapper, ZipVoiceDataset, load_cuts
     from zipvoice.distill import dev_flow_matching_loss, dev_sampling_loss
     from zipvoice.models import SAMPLING_DEFAULTS, load_model
 
     token_file = args.token_file or args.model_dir / "tokens.txt"
     model = load_model(args.model_dir, args.checkpoint_name, args.model_name, trust=args.trust_checkpoint,
-                       token_file=token_file)
+                       device=device, token_file=token_file)
     cuts = load_cuts(args.dev_manifest, "dev")
     dataset = ZipVoiceDataset(TokenMapper(token_file))
     batches = batches_of(cuts, dataset, args.batch_size)
     w = SAMPLING_DEFAULTS[args.model_name]["guidance_scale"] if args.guidance_scale is None else args.guidance_scale
     if args.num_step == 0:
-        result = dev_flow_matching_loss(model, batches, args.feat_scale, args.seed)
+        result = dev_flow_matching_loss(model, batches, args.feat_scale, args.seed, device=device)
         w = None
     else:
-        result = dev_sampling_loss(model, batches, args.num_step, w, args.t_shift, args.feat_scale, args.seed)
+        result = dev_sampling_loss(model, batches, args.num_step, w, args.t_shift, args.feat_scale, args.seed,
+                                   device=device)
     result.update(
         label=args.label or f"{args.model_dir.name}/{args.checkpoint_name}@{args.num_step}",
         model_dir=str(args.model_dir), checkpoint=args.checkpoint_name, model_name=args.model_name,
@@ -88,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     kind = "flow-matching loss" if args.num_step == 0 else f"sampling loss ({args.num_step} steps, w={w:g})"
     logger.info("%s: dev %s %.5f over %d frames of %d utterances", result["label"], kind, result["loss"],
                 result["frames"], result["utterances"])
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     print(f"{result['loss']:.6f}")
     return 0
 

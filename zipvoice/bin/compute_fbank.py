@@ -1,11 +1,13 @@
 """Compute Vocos fbank features (ZipVoice's training features) for a cut manifest.
 
-Reads ``{source_dir}/{dataset}_cuts_{subset}.jsonl.gz`` (from prepare_dataset),
+Reads ``{manifest_dir}/{dataset}_cuts_{subset}.jsonl.gz`` (from prepare_dataset),
 stores 100-bin log-mel features (24 kHz, hop 256) with lilcom compression and
-writes ``{dest_dir}/{dataset}_cuts_{subset}.jsonl.gz`` whose cuts point at them.
-Cuts at another sampling rate are resampled first. Output is written under a
-temporary name and renamed, so a manifest that exists is complete; a re-run
-whose output exists does nothing (remove it, or pass --overwrite, to redo).
+writes ``{output_dir}/{dataset}_cuts_{subset}.jsonl.gz`` whose cuts point at them.
+Cuts at another sampling rate are resampled first. Cuts whose audio is missing,
+empty, unreadable or silent are left out, counted in the log and listed in
+``{dataset}_cuts_{subset}.rejects.tsv`` beside the output (``id, path, reason``).
+Output is written under a temporary name and renamed, so a manifest that exists is complete; a re-run
+whose output exists does nothing (remove it, or pass --overwrite true, to redo).
 
 Large corpora are processed as parts, one job per part (``$cmd JOB=1:N``):
 
@@ -16,32 +18,42 @@ Large corpora are processed as parts, one job per part (``$cmd JOB=1:N``):
   python -m shirabe.bin.manifests combine data/fbank/custom_cuts_train.jsonl.gz \\
       data/fbank/split8/custom_cuts_train.{1..8}.jsonl.gz
 
-With --num-parts N --part J the input is ``{source_dir}/splitN/{dataset}_cuts_{subset}.J.jsonl.gz``
-and the output ``{dest_dir}/splitN/{dataset}_cuts_{subset}.J.jsonl.gz``.
+With --num-parts N --part J the input is ``{manifest_dir}/splitN/{dataset}_cuts_{subset}.J.jsonl.gz``
+and the output ``{output_dir}/splitN/{dataset}_cuts_{subset}.J.jsonl.gz``.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_verbose_argument,
+    get_logger,
+    run_main,
+    setup_logging,
+)
 
-logger = logging.getLogger("compute_fbank")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
     p = ArgumentParser(prog="zipvoice.bin.compute_fbank", description=__doc__)
-    p.add_argument("--source-dir", type=Path, default=Path("data/manifests"), help="where the cut manifests are")
-    p.add_argument("--dest-dir", type=Path, default=Path("data/fbank"), help="where features and new manifests go")
-    p.add_argument("--dataset", default="custom", help="manifest prefix")
+    p.add_argument("--manifest-dir", dest="source_dir", type=Path, default=Path("data/manifests"),
+                   help="where the cut manifests are")
+    p.add_argument("--output-dir", dest="dest_dir", type=Path, default=Path("data/fbank"),
+                   help="where features and new manifests go")
+    p.add_argument("--dataset", default="custom", help="dataset name: the prefix of the manifest names")
     p.add_argument("--subset", default="train", help="manifest subset")
     p.add_argument("--num-parts", type=int, default=0, help="the manifest was split into this many parts (0: not split)")
     p.add_argument("--part", type=int, default=0, help="which part (1-based) this job computes, with --num-parts")
     p.add_argument("--num-jobs", type=int, default=1, help="worker processes within this job (capped at the CPU count)")
     p.add_argument("--sampling-rate", type=int, default=24000, help="feature sampling rate; cuts are resampled to it")
-    p.add_argument("--overwrite", action="store_true", help="recompute even if the output manifest exists")
+    add_bool_argument(p, "--overwrite", False, "recompute even if the output manifest exists")
+    add_verbose_argument(p)
     return p
 
 
@@ -63,22 +75,36 @@ def io_paths(args) -> tuple[Path, Path, Path]:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
     src, dst, storage = io_paths(args)
     if not src.is_file():
         raise InputError(f"{src}: no such manifest (run prepare_dataset, or the split, first)")
     if dst.is_file() and not args.overwrite:
-        logger.info("%s exists, skipping (pass --overwrite to recompute)", dst)
+        logger.info("%s exists, skipping (pass --overwrite true to recompute)", dst)
         return 0
 
     import torch
     from lhotse import CutSet, LilcomChunkyWriter
 
     from shirabe.audio.fbank import VocosFbank, VocosFbankConfig
+    from shirabe.data.manifests import audio_path_of, cut_audio_problems, read_cuts
+    from shirabe.data.rejects import Rejects, rejects_path
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
-    cuts = CutSet.from_file(src)
+    num_jobs = max(1, min(args.num_jobs, os.cpu_count() or 1))
+    cuts, rejects = [], Rejects()
+    all_cuts = read_cuts(src)
+    for cut, problem in zip(all_cuts, cut_audio_problems(all_cuts, num_jobs), strict=True):
+        if problem is None:
+            cuts.append(cut)
+        else:
+            rejects.add(cut.id, audio_path_of(cut), problem)
+            logger.warning("skipping cut %s: %s", cut.id, problem)
+    rejects_file = rejects.write(rejects_path(dst))
+    if not cuts:
+        raise InputError(f"{src}: no cut has usable audio ({rejects.summary()} rejected; see {rejects_file})")
+    cuts = CutSet.from_cuts(cuts)
     resampled = 0
 
     def to_rate(cut):
@@ -91,7 +117,6 @@ def main(argv=None) -> int:
     cuts = cuts.map(to_rate)
     dst.parent.mkdir(parents=True, exist_ok=True)
     extractor = VocosFbank(VocosFbankConfig(sampling_rate=args.sampling_rate))
-    num_jobs = max(1, min(args.num_jobs, os.cpu_count() or 1))
     logger.info("computing fbank for %s with %d process(es) -> %s", src, num_jobs, storage)
     with_feats = cuts.compute_and_store_features(
         extractor=extractor,
@@ -104,8 +129,9 @@ def main(argv=None) -> int:
     os.replace(tmp, dst)
     n = sum(1 for _ in CutSet.from_file(dst))
     frames = sum(c.num_frames for c in CutSet.from_file(dst))
-    logger.info("wrote %s: %d cuts, %d frames (%.2f h)%s", dst, n, frames,
-                frames * extractor.frame_shift / 3600, f"; {resampled} resampled" if resampled else "")
+    logger.info("wrote %s: %d cuts, %d frames (%.2f h)%s; rejected %s -> %s", dst, n, frames,
+                frames * extractor.frame_shift / 3600, f"; {resampled} resampled" if resampled else "",
+                rejects.summary(), rejects_file)
     return 0
 
 

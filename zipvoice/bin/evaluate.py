@@ -7,9 +7,9 @@ and the outputs ``--wav-dir/{id}.wav``. Ground-truth recordings (``{id}\\t{wav}`
 correlation, V/UV error and the duration ratio; a local Whisper model directory adds CER.
 
     python -m zipvoice.bin.evaluate --test-list exp/infer/m/test_list.tsv --wav-dir exp/infer/m \\
-        [--asr-model-dir whisper-ja] --out exp/infer/m/metrics.json [--results-md RESULTS.md]
+        [--asr-model-dir whisper-ja] --output exp/infer/m/metrics.json [--results-md RESULTS.md]
 
-``--out`` gets ``{"system", "num_utterances", "mean", "count", "utterances": [...],
+``--output`` gets ``{"system", "num_utterances", "mean", "count", "utterances": [...],
 "settings"}``; each utterance has ``sim`` (prompt vs output) and, where they apply,
 ``sim_gt``, ``mcd``, ``f0_rmse_cents``, ``log_f0_corr``, ``vuv_error``,
 ``duration_ratio``, ``transcript``, ``cer`` (None where a metric could not be computed).
@@ -21,17 +21,27 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import os
 import tempfile
 from pathlib import Path
 
 import torch
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_device_argument,
+    add_num_threads_argument,
+    add_verbose_argument,
+    get_logger,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
 from zipvoice.utils.cli_args import read_test_list
 
-logger = logging.getLogger("evaluate")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
@@ -42,23 +52,24 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--ground-truth", default="auto",
                    help="TSV {id}\\t{wav} of ground-truth recordings; 'auto': ground_truth.tsv beside "
                         "--test-list if it exists; 'none': no ground truth")
-    p.add_argument("--out", type=Path, required=True, help="metrics JSON to write (required)")
+    p.add_argument("--output", type=Path, required=True, help="metrics JSON to write (required)")
     p.add_argument("--system", default=None, help="name of the evaluated system (default: the --wav-dir name)")
     p.add_argument("--asr-model-dir", type=Path, default=None,
-                   help="Whisper model directory in Hugging Face format (e.g. a Japanese fine-tune) for CER")
+                   help="Whisper model directory in Hugging Face format (e.g. a Japanese fine-tune) for CER "
+                        "(default: none, no CER)")
     p.add_argument("--asr-language", default="ja", help="Whisper language token for --asr-model-dir")
-    p.add_argument("--cer-kana", action="store_true",
-                   help="compare katakana readings (pyopenjtalk) instead of characters (default: characters)")
+    add_bool_argument(p, "--cer-kana", False,
+                      "compare katakana readings (pyopenjtalk) instead of characters")
     p.add_argument("--campplus", type=Path, default=None,
                    help="CAM++ weights (campplus_cn_common.bin); default: $SHIRABE_CAMPPLUS or the venv's copy")
     p.add_argument("--f0-method", choices=("harvest", "crepe"), default="harvest", help="F0 tracker")
     p.add_argument("--results-md", type=Path, default=None,
-                   help="also write the mean metrics as a table section of this Markdown file")
+                   help="also write the mean metrics as a table section of this Markdown file (default: none)")
     p.add_argument("--results-title", default=None,
                    help="heading of that section (default: 'Zero-shot evaluation: SYSTEM')")
-    p.add_argument("--num-threads", type=int, default=1, help="CPU threads for PyTorch")
-    p.add_argument("--device", default="cpu", help="torch device for CAM++ and the ASR model")
-    p.add_argument("--verbose", action="store_true", help="debug logging (default: info)")
+    add_num_threads_argument(p)
+    add_device_argument(p, "CAM++ and the ASR model")
+    add_verbose_argument(p)
     return p
 
 
@@ -118,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.wav_dir.is_dir():
         raise InputError(f"{args.wav_dir}: no such directory of outputs")
     items, gt_path = collect_items(args)
+    device = resolve_device(args.device)
 
     from shirabe.eval.results_md import upsert_section
     from shirabe.eval.suite import Evaluator, evaluate_items, markdown_table
@@ -127,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.asr_model_dir is not None:
         from shirabe.eval.asr import WhisperASR
 
-        asr = WhisperASR(args.asr_model_dir, language=args.asr_language, device=args.device)
-    evaluator = Evaluator(load_campplus(args.campplus, device=args.device), asr=asr, f0_method=args.f0_method,
+        asr = WhisperASR(args.asr_model_dir, language=args.asr_language, device=device)
+    evaluator = Evaluator(load_campplus(args.campplus, device=device), asr=asr, f0_method=args.f0_method,
                           cer_kana=args.cer_kana)
     system = args.system or args.wav_dir.name
     logger.info("evaluating %d utterances of %s (%d with ground truth%s)", len(items), system,
@@ -140,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         "asr_model_dir": None if asr is None else str(args.asr_model_dir),
         "cer_kana": args.cer_kana, "f0_method": args.f0_method,
     }
-    write_json(args.out, result)
+    write_json(args.output, result)
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result["mean"].items())
-    logger.info("wrote %s: %s", args.out, summary)
+    logger.info("wrote %s: %s", args.output, summary)
     if args.results_md is not None:
         title = args.results_title or f"Zero-shot evaluation: {system}"
         body = (f"## {title}\n\n{markdown_table({system: result})}\n\n"
-                f"Test list `{args.test_list}`; metrics in `{args.out}`.")
+                f"Test list `{args.test_list}`; metrics in `{args.output}`.")
         upsert_section(args.results_md, f"evaluate:{system}", body)
         logger.info("updated %s", args.results_md)
     return 0

@@ -22,12 +22,19 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_verbose_argument,
+    get_logger,
+    run_main,
+    setup_logging,
+)
 from shirabe.train.checkpoint import (
     atomic_save,
     average_checkpoints,
@@ -35,9 +42,8 @@ from shirabe.train.checkpoint import (
     find_checkpoints,
     safe_load,
 )
-from shirabe.train.params import str2bool
 
-logger = logging.getLogger("generate_averaged_model")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
@@ -46,10 +52,11 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--epoch", type=int, default=0, help="last epoch of the range (use this or --iter)")
     p.add_argument("--iter", type=int, default=0, help="last batch index of the range (use this or --epoch)")
     p.add_argument("--avg", type=int, default=1, help="number of epochs/checkpoints to average")
-    p.add_argument("--use-averaged-model", type=str2bool, default=True,
-                   help="use the running averages stored in the checkpoints (exact range mean)")
+    add_bool_argument(p, "--use-averaged-model", True,
+                      "use the running averages stored in the checkpoints (exact range mean)")
     p.add_argument("--output", type=Path, default=None,
                    help="output file (default: exp-dir/epoch-E-avg-N.pt or iter-I-avg-N.pt)")
+    add_verbose_argument(p)
     return p
 
 
@@ -87,7 +94,7 @@ def select(args) -> tuple[str, list[Path]]:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
     name, files = select(args)
     last = safe_load(files[-1])
     if args.use_averaged_model:

@@ -25,12 +25,22 @@ directory ``config.yaml`` + ``pytorch_model.bin`` (vocos-mel-24khz). Without
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_device_argument,
+    add_num_threads_argument,
+    add_trust_checkpoint_argument,
+    add_verbose_argument,
+    get_logger,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
 from zipvoice.utils.cli_args import (
     add_synthesis_arguments,
     check_sentence_args,
@@ -39,7 +49,7 @@ from zipvoice.utils.cli_args import (
     synthesize_items,
 )
 
-logger = logging.getLogger("infer_zipvoice")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
@@ -52,31 +62,17 @@ def get_parser() -> ArgumentParser:
                    help="checkpoint file in --model-dir (.pt with {'model': state_dict}, or .safetensors)")
     p.add_argument("--token-file", default=None,
                    help="token table (default: MODEL_DIR/tokens.txt)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow checkpoints that need pickle to load (only for files you trust); default: refuse them")
+    add_trust_checkpoint_argument(p)
     p.add_argument("--vocoder-path", default=None,
                    help="Vocos directory (config.yaml + pytorch_model.bin); default: Griffin-Lim, with a warning")
     add_synthesis_arguments(p)
     p.add_argument("--seed", type=int, default=666, help="random seed")
-    p.add_argument("--num-thread", type=int, default=1, help="CPU threads for PyTorch")
+    add_num_threads_argument(p)
     p.add_argument("--max-duration", type=float, default=100.0,
                    help="seconds of prompt + generated audio per batch of chunks")
-    p.add_argument("--device", default="auto", help="torch device; auto picks cuda, then mps, then cpu")
-    p.add_argument("--verbose", action="store_true", help="debug logging (default: info)")
+    add_device_argument(p, "the model and the vocoder")
+    add_verbose_argument(p)
     return p
-
-
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        try:
-            return torch.device(name)
-        except RuntimeError as e:
-            raise InputError(f"--device: {e}") from e
-    if torch.cuda.is_available():
-        return torch.device("cuda", 0)
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def check_args(args) -> None:
@@ -98,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     from zipvoice.tokenizer import get_tokenizer
     from zipvoice.utils.infer import SamplingOptions, generate
 
-    torch.set_num_threads(args.num_thread)
+    torch.set_num_threads(args.num_threads)
     try:
-        torch.set_num_interop_threads(args.num_thread)
+        torch.set_num_interop_threads(args.num_threads)
     except RuntimeError:  # already set in this process
         pass
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     defaults = SAMPLING_DEFAULTS[args.model_name]
     opts = SamplingOptions(
         num_step=args.num_step or defaults["num_step"],

@@ -1,7 +1,7 @@
 """Zero-shot speech synthesis with exported ZipVoice graphs in onnxruntime (CPU, no torch).
 
     python -m zipvoice.bin.infer_zipvoice_onnx --model-name zipvoice_distill \\
-        --onnx-model-dir exp/onnx_distill --onnx-int8 1 --num-thread 2 --tokenizer japanese \\
+        --onnx-model-dir exp/onnx_distill --onnx-int8 1 --num-threads 2 --tokenizer japanese \\
         --prompt-wav prompt.wav --prompt-text "プロンプトの書き起こし。" \\
         --text "合成したい文章。" --res-wav-path result.wav
 
@@ -16,20 +16,28 @@ Chunks are generated one at a time. Other flags are those of ``infer_zipvoice``.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_num_threads_argument,
+    add_trust_checkpoint_argument,
+    add_verbose_argument,
+    get_logger,
+    run_main,
+    setup_logging,
+)
 from zipvoice.utils.cli_args import (
     add_synthesis_arguments,
     check_sentence_args,
     load_noise,
     read_test_list,
-    str2bool,
     synthesize_items,
 )
 
-logger = logging.getLogger("infer_zipvoice_onnx")
+logger = get_logger(__name__)
 
 SAMPLING_DEFAULTS = {
     "zipvoice": {"num_step": 16, "guidance_scale": 1.0},
@@ -44,20 +52,18 @@ def get_parser() -> ArgumentParser:
                         "(default: the model_name stored in fm_decoder.onnx, else zipvoice)")
     p.add_argument("--onnx-model-dir", required=True,
                    help="directory with text_encoder.onnx, fm_decoder.onnx (and *_int8.onnx, vocoder.onnx)")
-    p.add_argument("--onnx-int8", type=str2bool, default=False,
-                   help="use text_encoder_int8.onnx and fm_decoder_int8.onnx (default: false)")
+    add_bool_argument(p, "--onnx-int8", False, "use text_encoder_int8.onnx and fm_decoder_int8.onnx")
     p.add_argument("--model-dir", default=None,
                    help="directory with tokens.txt (default: --onnx-model-dir)")
     p.add_argument("--token-file", default=None, help="token table (default: MODEL_DIR/tokens.txt)")
     p.add_argument("--vocoder-path", default=None,
                    help="vocoder: an .onnx file, or a Vocos directory (runs in PyTorch); default: "
                         "ONNX_MODEL_DIR/vocoder.onnx, else Griffin-Lim in PyTorch with a warning")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow a PyTorch vocoder checkpoint that needs pickle (only for files you trust)")
+    add_trust_checkpoint_argument(p)
     add_synthesis_arguments(p)
     p.add_argument("--seed", type=int, default=666, help="seed of numpy's generator for the initial noise")
-    p.add_argument("--num-thread", type=int, default=1, help="onnxruntime intra-op threads")
-    p.add_argument("--verbose", action="store_true", help="debug logging (default: info)")
+    add_num_threads_argument(p, what="onnxruntime (and a PyTorch vocoder)")
+    add_verbose_argument(p)
     return p
 
 
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from zipvoice.utils.onnx_infer import OnnxZipVoice, generate, load_vocoder_np
     from zipvoice.utils.pipeline import SamplingOptions
 
-    runner = OnnxZipVoice(args.onnx_model_dir, int8=args.onnx_int8, num_thread=args.num_thread)
+    runner = OnnxZipVoice(args.onnx_model_dir, int8=args.onnx_int8, num_thread=args.num_threads)
     model_name = args.model_name or runner.model_name or "zipvoice"
     if runner.model_name and args.model_name and runner.model_name != args.model_name:
         logger.warning("--model-name %s, but %s was exported from %s", args.model_name,
@@ -93,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     extra = {"scheme": args.scheme} if args.tokenizer == "japanese" else {}
     tokenizer = get_tokenizer(args.tokenizer, token_file, lang=args.lang, **extra)
     vocoder = load_vocoder_np(args.onnx_model_dir, args.vocoder_path, trust=args.trust_checkpoint,
-                              num_thread=args.num_thread)
+                              num_thread=args.num_threads)
     logger.info("onnxruntime, %s%s, %d thread(s), %d steps, guidance %.2f", model_name,
-                " int8" if args.onnx_int8 else "", args.num_thread, opts.num_step, opts.guidance_scale)
+                " int8" if args.onnx_int8 else "", args.num_threads, opts.num_step, opts.guidance_scale)
 
     if items is None:
         items = [(None, args.prompt_text, args.prompt_wav, args.text)]

@@ -21,11 +21,18 @@ Example:
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_trust_checkpoint_argument,
+    add_verbose_argument,
+    get_logger,
+    run_main,
+    setup_logging,
+)
 from shirabe.train.checkpoint import atomic_save
 from zipvoice.finetune.adapters import (
     apply_adapters,
@@ -38,7 +45,7 @@ from zipvoice.finetune.strategies import load_init_checkpoint
 from zipvoice.models import MODEL_CLASSES, build_model, load_model, read_config
 from zipvoice.tokenizer.token_table import vocab_info
 
-logger = logging.getLogger("merge_lora")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
@@ -55,14 +62,14 @@ def get_parser() -> ArgumentParser:
                    help="the token table the run trained with, when it extended the base table "
                         "(default: the base model's tokens.txt)")
     p.add_argument("--output-dir", type=Path, required=True, help="directory to write (required)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow checkpoints that need pickle (only for files you trust)")
+    add_trust_checkpoint_argument(p)
+    add_verbose_argument(p)
     return p
 
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
     model_dir: Path = args.model_dir
     for name in ("model.json", "tokens.txt", args.checkpoint_name):
         if not (model_dir / name).is_file():

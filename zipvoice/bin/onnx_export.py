@@ -18,14 +18,23 @@ naming any op outside the allow-list. See docs/zipvoice_onnx.md.
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
-from zipvoice.utils.cli_args import str2bool
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_device_argument,
+    add_trust_checkpoint_argument,
+    add_verbose_argument,
+    get_logger,
+    resolve_device,
+    run_main,
+    setup_logging,
+)
 
-logger = logging.getLogger("onnx_export")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
@@ -37,25 +46,25 @@ def get_parser() -> ArgumentParser:
                    help="checkpoint file in --model-dir (.pt with {'model': state_dict}, or .safetensors)")
     p.add_argument("--config-name", default="model.json", help="model config file in --model-dir")
     p.add_argument("--token-file", default=None, help="token table (default: MODEL_DIR/tokens.txt)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="allow checkpoints that need pickle to load (only for files you trust)")
-    p.add_argument("--onnx-model-dir", required=True, help="output directory")
-    p.add_argument("--int8", type=str2bool, default=False,
-                   help="also write text_encoder_int8.onnx and fm_decoder_int8.onnx (default: false)")
+    add_trust_checkpoint_argument(p)
+    p.add_argument("--onnx-model-dir", required=True, help="output directory (required)")
+    add_bool_argument(p, "--int8", False, "also write text_encoder_int8.onnx and fm_decoder_int8.onnx")
     p.add_argument("--vocoder-path", default=None,
                    help="Vocos directory (config.yaml + pytorch_model.bin) to export as vocoder.onnx "
                         "(default: no vocoder graph)")
-    p.add_argument("--unity-sentis", type=str2bool, default=False,
-                   help="write fixed-length graphs for Unity Sentis instead (default: false)")
+    add_bool_argument(p, "--unity-sentis", False, "write fixed-length graphs for Unity Sentis instead")
     p.add_argument("--fm-seq-len", type=int, default=0,
-                   help="frames (prompt + generated) of the fixed-length graphs; required with --unity-sentis")
+                   help="frames (prompt + generated) of the fixed-length graphs; needed with --unity-sentis")
     p.add_argument("--token-seq-len", type=int, default=256,
                    help="tokens (prompt + text + 1 pad) of the fixed-length text encoder")
     p.add_argument("--speed-rule", choices=("torch", "upstream"), default="torch",
                    help="frame count in the text encoder: 'torch' = P + ceil(P/N_prompt*N_text/speed) as the "
                         "PyTorch model; 'upstream' = ceil(P/N_prompt*(N_prompt+N_text)/speed) as upstream's "
                         "exported graph (they differ only at speed != 1)")
-    p.add_argument("--verbose", action="store_true", help="debug logging (default: info)")
+    device = add_device_argument(p)
+    device.help = ("accepted as in every binary (auto, cpu, cuda, cuda:N, mps); the graphs are always "
+                   "traced on the CPU, so an export is the same on every machine")
+    add_verbose_argument(p)
     return p
 
 
@@ -80,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     check_args(args)
+    if args.device != "auto" and resolve_device(args.device).type != "cpu":
+        logger.info("--device %s: the graphs are traced on the CPU all the same", args.device)
 
     from shirabe.vocoder import load_vocos_dir
     from zipvoice.export.exporter import export_zipvoice

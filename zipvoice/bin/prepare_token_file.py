@@ -16,16 +16,23 @@ Examples:
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_verbose_argument,
+    get_logger,
+    run_main,
+    setup_logging,
+)
 from shirabe.text import SCHEMES, get_scheme
 from shirabe.text.ipa import ipa_tokens
 from shirabe.text.schemes import DEFAULT_SCHEME
 from shirabe.text.tokens import PAD, TokenTable, TokenTableError, extend_table, scheme_table
 
-logger = logging.getLogger("prepare_token_file")
+logger = get_logger(__name__)
 
 TOKENIZERS = ("japanese",)
 
@@ -34,19 +41,20 @@ def get_parser() -> ArgumentParser:
     p = ArgumentParser(prog="zipvoice.bin.prepare_token_file", description=__doc__)
     p.add_argument("--tokenizer", default="japanese", help=f"tokenizer: {', '.join(TOKENIZERS)}")
     p.add_argument("--scheme", default=DEFAULT_SCHEME, help=f"japanese token scheme: {', '.join(SCHEMES)}")
-    p.add_argument("--lowercase-devoiced", action="store_true",
-                   help="the tokenizer writes devoiced vowels in lower case, so I/U/... are left out "
-                        "(default: upper-case devoiced vowels are included)")
+    add_bool_argument(p, "--lowercase-devoiced", False,
+                      "the tokenizer writes devoiced vowels in lower case, so I/U/... are left out "
+                      "(false: upper-case devoiced vowels are included)")
     p.add_argument("--extend", type=Path, default=None,
                    help="existing token file to keep (all ids unchanged) and append to (default: none, "
                         "build from scratch)")
     p.add_argument("--output", type=Path, required=True, help="token file to write (required)")
+    add_verbose_argument(p)
     return p
 
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
     if args.tokenizer not in TOKENIZERS:
         raise InputError(f"unknown tokenizer {args.tokenizer!r} (choose from {', '.join(TOKENIZERS)})")
     if args.scheme not in SCHEMES:

@@ -5,41 +5,50 @@ japanese tokenizer runs pyopenjtalk-plus in --num-jobs processes; cuts whose
 text cannot be tokenised are left out, counted and listed in --rejects
 (default: next to the output, ``*_token_rejects.tsv``). With --token-file,
 tokens missing from that table are counted and reported (and fail the run
-with --strict), so a table that does not cover the corpus is noticed here and
+with --strict true), so a table that does not cover the corpus is noticed here and
 not as silently dropped tokens in training.
 
 Example:
   python -m zipvoice.bin.prepare_tokens --tokenizer japanese --scheme prosody \\
-      --input-file data/fbank/mini_cuts_train.jsonl.gz \\
-      --output-file data/fbank/mini_cuts_train_tokens.jsonl.gz --token-file data/tokens.txt
+      --input data/fbank/mini_cuts_train.jsonl.gz \\
+      --output data/fbank/mini_cuts_train_tokens.jsonl.gz --token-file data/tokens.txt
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections import Counter
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_verbose_argument,
+    get_logger,
+    run_main,
+    setup_logging,
+)
 from shirabe.text.schemes import DEFAULT_SCHEME
 
-logger = logging.getLogger("prepare_tokens")
+logger = get_logger(__name__)
 
 
 def get_parser() -> ArgumentParser:
     from zipvoice.tokenizer import TOKENIZER_NAMES
 
     p = ArgumentParser(prog="zipvoice.bin.prepare_tokens", description=__doc__)
-    p.add_argument("--input-file", type=Path, required=True, help="cut manifest to read (required)")
-    p.add_argument("--output-file", type=Path, required=True, help="cut manifest to write (required)")
+    p.add_argument("--input", type=Path, required=True, help="cut manifest to read (required)")
+    p.add_argument("--output", type=Path, required=True, help="cut manifest to write (required)")
     p.add_argument("--tokenizer", default="japanese", choices=TOKENIZER_NAMES, help="tokenizer")
     p.add_argument("--scheme", default=DEFAULT_SCHEME, help="japanese token scheme (prosody, hl, phone, kana)")
     p.add_argument("--lang", default="en-us", help="espeak voice for --tokenizer espeak")
-    p.add_argument("--token-file", type=Path, default=None, help="token table to check the tokens against")
-    p.add_argument("--strict", action="store_true", help="fail if any token is missing from --token-file")
+    p.add_argument("--token-file", type=Path, default=None,
+                   help="token table to check the tokens against (default: no check)")
+    add_bool_argument(p, "--strict", False, "fail if any token is missing from --token-file")
     p.add_argument("--num-jobs", type=int, default=4, help="G2P processes (capped at the CPU count)")
     p.add_argument("--rejects", type=Path, default=None, help="where to list cuts left out (default: beside the output)")
+    add_verbose_argument(p)
     return p
 
 
@@ -81,16 +90,17 @@ def tokenize(texts: list[str], args) -> tuple[list[list[str] | None], list[tuple
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
-    setup_logging()
+    setup_logging(args.verbose)
     from lhotse import CutSet
 
-    if not args.input_file.is_file():
-        raise InputError(f"{args.input_file}: no such manifest")
-    cuts = CutSet.from_file(args.input_file).to_eager()
+    from shirabe.data.manifests import read_cuts
+    from shirabe.data.rejects import Rejects
+
+    cuts = read_cuts(args.input)
     texts = []
     for cut in cuts:
         if len(cut.supervisions) != 1:
-            raise InputError(f"{args.input_file}: cut {cut.id} has {len(cut.supervisions)} supervisions (need 1)")
+            raise InputError(f"{args.input}: cut {cut.id} has {len(cut.supervisions)} supervisions (need 1)")
         texts.append(cut.supervisions[0].text or "")
     tokens, failures, unknown = tokenize(texts, args)
     for i, toks in enumerate(tokens):  # empty token lists are failures too
@@ -98,14 +108,13 @@ def main(argv=None) -> int:
             failures.append((i, "no tokens"))
             tokens[i] = None
 
-    rejects = args.rejects or args.output_file.with_name(
-        args.output_file.name.replace(".jsonl.gz", "").replace(".jsonl", "") + "_token_rejects.tsv")
-    rejects.parent.mkdir(parents=True, exist_ok=True)
+    rejects = args.rejects or args.output.with_name(
+        args.output.name.replace(".jsonl.gz", "").replace(".jsonl", "") + "_token_rejects.tsv")
     cut_list = list(cuts)
-    with open(rejects, "w", encoding="utf-8") as f:
-        f.write("cut_id\ttext\treason\n")
-        for i, why in sorted(failures):
-            f.write(f"{cut_list[i].id}\t{texts[i]}\t{why}\n")
+    listed = Rejects(("cut_id", "text", "reason"))
+    for i, why in sorted(failures):
+        listed.add(cut_list[i].id, texts[i], why)
+    listed.write(rejects)
 
     kept = []
     for cut, toks in zip(cut_list, tokens):
@@ -121,14 +130,14 @@ def main(argv=None) -> int:
             raise InputError(msg)
         logger.warning("%s (they are dropped at training time)", msg)
     if not kept:
-        raise InputError(f"{args.input_file}: no text could be tokenised (see {rejects})")
-    args.output_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output_file.with_name(".tmp." + args.output_file.name)
+        raise InputError(f"{args.input}: no text could be tokenised (see {rejects})")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_name(".tmp." + args.output.name)
     CutSet.from_cuts(kept).to_file(tmp)
-    os.replace(tmp, args.output_file)
+    os.replace(tmp, args.output)
     inventory = Counter(t for toks in tokens if toks for t in toks)
-    logger.info("wrote %s: %d cuts tokenised, %d left out (%s), %d token types",
-                args.output_file, len(kept), len(failures), rejects, len(inventory))
+    logger.info("wrote %s: %d cuts tokenised, %s left out (%s), %d token types",
+                args.output, len(kept), listed.summary(), rejects, len(inventory))
     return 0
 
 

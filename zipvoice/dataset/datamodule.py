@@ -162,7 +162,7 @@ def add_data_arguments(parser) -> None:
     """The data options of the training binaries (manifests, batching, loaders)."""
     g = parser.add_argument_group("data")
     g.add_argument("--train-manifest", type=Path, required=True, help="training CutSet (*.jsonl.gz, features stored)")
-    g.add_argument("--dev-manifest", type=Path, default=None, help="validation CutSet (no validation without it)")
+    g.add_argument("--dev-manifest", type=Path, default=None, help="validation CutSet (default: none, no validation)")
     g.add_argument("--max-duration", type=float, default=200, help="padded seconds of audio per batch")
     g.add_argument("--quadratic-duration", type=float, default=None,
                    help="a cut of d seconds costs d + d^2/Q toward --max-duration (lhotse; off by default)")

@@ -4,13 +4,13 @@ Modes (:attr:`FinetuneOptions.mode`):
 
 ``full``
     every weight is trained.
-``freeze_decoder`` (``--freeze-fm-decoder``)
+``freeze_decoder`` (``--freeze-fm-decoder true``)
     the whole flow-matching decoder (``fm_decoder.*``) is frozen; the token
     embedding and the text encoder are trained.
 ``freeze_stacks`` (``--freeze-fm-decoder-stacks 2,3,4``)
     the listed Zipformer stacks of the decoder (``fm_decoder.encoders.<i>``,
     0-based like that ``ModuleList``) are frozen, everything else is trained.
-``lora`` / ``dora`` (``--use-lora`` / ``--use-dora``)
+``lora`` / ``dora`` (``--use-lora true`` / ``--use-dora true``)
     every base weight is frozen; low-rank adapters (DoRA: plus a per-output
     magnitude) are trained on the decoder's projections named by
     ``--lora-target-modules``. When the token table was extended, the
@@ -22,8 +22,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from shirabe.cli import InputError
-from shirabe.train.params import str2bool
+from shirabe.cli import InputError, add_bool_argument
 
 #: Module-name suffixes (inside ``fm_decoder``) adapted by default: every ``nn.Linear``
 #: of the attention (weights, value and non-linear attention) and the first linear of
@@ -182,11 +181,6 @@ def finetune_metadata(opts: FinetuneOptions) -> dict:
     }
 
 
-def _bool_flag(parser, name: str, help: str) -> None:
-    parser.add_argument(name, type=str2bool, nargs="?", const=True, default=False, metavar="BOOL",
-                        help=help + " (a bare flag means true; also accepts true/false, 1/0; default: false)")
-
-
 def add_finetune_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup):
     """Add the fine-tuning flags to ``parser`` (or an argument group); returns the group."""
     group = parser.add_argument_group(
@@ -194,18 +188,18 @@ def add_finetune_arguments(parser: argparse.ArgumentParser | argparse._ArgumentG
         "which weights are trained; at most one of: --freeze-fm-decoder, --freeze-fm-decoder-stacks, "
         "--use-lora/--use-dora (default: all weights)",
     ) if isinstance(parser, argparse.ArgumentParser) else parser
-    _bool_flag(group, "--freeze-fm-decoder",
-               "freeze the whole flow-matching decoder (fm_decoder.*); train the token embedding "
-               "and the text encoder")
+    add_bool_argument(group, "--freeze-fm-decoder", False,
+                      "freeze the whole flow-matching decoder (fm_decoder.*); train the token embedding "
+                      "and the text encoder")
     group.add_argument("--freeze-fm-decoder-stacks", default=None, metavar="I,J,...",
                        help="comma-separated 0-based indices of FM-decoder stacks to freeze "
                             "(fm_decoder.encoders.<i>, e.g. 2,3,4; the released model has stacks 0-4); "
                             "everything else is trained (default: none)")
-    _bool_flag(group, "--use-lora",
-               "train LoRA adapters on the FM decoder's linear projections, all base weights frozen")
-    _bool_flag(group, "--use-dora",
-               "train DoRA adapters (LoRA plus a learned magnitude per output channel) instead of "
-               "LoRA; implies --use-lora")
+    add_bool_argument(group, "--use-lora", False,
+                      "train LoRA adapters on the FM decoder's linear projections, all base weights frozen")
+    add_bool_argument(group, "--use-dora", False,
+                      "train DoRA adapters (LoRA plus a learned magnitude per output channel) instead of "
+                      "LoRA; implies --use-lora")
     group.add_argument("--lora-rank", type=int, default=16, help="rank r of the LoRA/DoRA adapters")
     group.add_argument("--lora-alpha", type=float, default=32.0,
                        help="LoRA scaling alpha (the update is scaled by alpha / rank)")

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
 import numpy as np
 
 from shirabe.audio.io import AUDIO_FORMATS
-from shirabe.cli import InputError
-
-
-def str2bool(value: str) -> bool:
-    v = str(value).strip().lower()
-    if v in ("1", "true", "yes", "y", "t"):
-        return True
-    if v in ("0", "false", "no", "n", "f"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
+from shirabe.cli import InputError, add_bool_argument
 
 
 def output_path(path: str | Path, fmt: str | None) -> Path:
@@ -102,7 +92,7 @@ def check_sentence_args(args) -> None:
         if not args.prompt_text.strip():
             raise InputError("--prompt-text is empty")
         output_path(args.res_wav_path, args.output_format)  # a bad extension fails before any work
-    for flag, value in (("--num-step", args.num_step), ("--num-thread", args.num_thread)):
+    for flag, value in (("--num-step", args.num_step), ("--num-threads", args.num_threads)):
         if value is not None and value < 1:
             raise InputError(f"{flag} must be >= 1, got {value}")
     for flag, value in (("--speed", args.speed), ("--t-shift", args.t_shift), ("--feat-scale", args.feat_scale),
@@ -121,9 +111,11 @@ def add_synthesis_arguments(p) -> None:
     p.add_argument("--test-list", default=None,
                    help="TSV of {id}\\t{prompt_text}\\t{prompt_wav}\\t{text}; results go to --res-dir "
                         "(default: single-sentence mode)")
-    p.add_argument("--prompt-wav", default=None, help="prompt audio (required without --test-list)")
-    p.add_argument("--prompt-text", default=None, help="transcript of the prompt audio (required without --test-list)")
-    p.add_argument("--text", default=None, help="text to synthesise (required without --test-list)")
+    p.add_argument("--prompt-wav", default=None,
+                   help="prompt audio (required without --test-list; default: none)")
+    p.add_argument("--prompt-text", default=None,
+                   help="transcript of the prompt audio (required without --test-list; default: none)")
+    p.add_argument("--text", default=None, help="text to synthesise (required without --test-list; default: none)")
     p.add_argument("--res-dir", default="results", help="output directory in --test-list mode")
     p.add_argument("--res-wav-path", default="result.wav",
                    help="output file in single-sentence mode (its extension follows --output-format)")
@@ -145,10 +137,10 @@ def add_synthesis_arguments(p) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="speaking-rate factor (>1 is faster)")
     p.add_argument("--t-shift", type=float, default=0.5, help="time-grid shift of the sampler (<1: more steps near t=0)")
     p.add_argument("--target-rms", type=float, default=0.1, help="prompts quieter than this RMS are raised to it")
-    p.add_argument("--raw-evaluation", type=str2bool, default=False,
-                   help="benchmark mode: no silence removal, punctuation or chunking (default: false)")
-    p.add_argument("--remove-long-sil", type=str2bool, default=False,
-                   help="also shorten long silences inside the output; edges are always trimmed (default: false)")
+    add_bool_argument(p, "--raw-evaluation", False,
+                      "benchmark mode: no silence removal, punctuation or chunking")
+    add_bool_argument(p, "--remove-long-sil", False,
+                      "also shorten long silences inside the output; edges are always trimmed")
 
 
 def synthesize_items(items, args, synthesize, logger) -> None:
