@@ -8,6 +8,8 @@ values with one line, and :func:`loop_params` hands the loop's share to
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from shirabe.cli import (
     InputError,
     add_bool_argument,
@@ -67,6 +69,24 @@ def add_training_arguments(
     add_trust_checkpoint_argument(g)
     add_verbose_argument(g)
     return g
+
+
+def add_schedule_arguments(parser, exp_dir: str, num_epochs: int, save_every_n: int) -> None:
+    """The epoch-based binaries' run length, resumption and checkpoint cadence (icefall's names)."""
+    g = parser.add_argument_group("schedule and checkpoints")
+    g.add_argument("--exp-dir", type=Path, default=Path(exp_dir), help="experiment directory")
+    g.add_argument("--num-epochs", type=int, default=num_epochs, help="epochs to train")
+    g.add_argument("--num-iters", type=int, default=0,
+                   help="stop after this many optimizer updates (> 0 overrides --num-epochs)")
+    g.add_argument("--start-epoch", type=int, default=1, help="resume from EXP/epoch-(E-1).pt when > 1")
+    g.add_argument("--start-batch", type=int, default=0,
+                   help="resume exactly from EXP/checkpoint-B.pt when > 0 (overrides --start-epoch)")
+    g.add_argument("--save-every-n", type=int, default=save_every_n, help="write EXP/checkpoint-B.pt every N updates")
+    g.add_argument("--keep-last-k", type=int, default=30, help="keep only the newest K checkpoint-B.pt files")
+    g.add_argument("--average-period", type=int, default=200, help="update the averaged model every N updates")
+    g.add_argument("--log-interval", type=int, default=50, help="log (and TensorBoard) every N updates")
+    g.add_argument("--valid-interval", type=int, default=None,
+                   help="validate every N updates (default: every --save-every-n updates)")
 
 
 def resolve_dtype(args) -> str:

@@ -60,7 +60,12 @@ from shirabe.train.lr_scheduler import Eden, FixedLRScheduler
 from shirabe.train.metrics import MetricsTracker, TensorBoard
 from shirabe.train.oom import scan_pessimistic_batches_for_oom
 from shirabe.train.optim import ScaledAdam, parameter_groups_with_lr_scale
-from shirabe.train.options import add_training_arguments, check_training_arguments, resolve_dtype
+from shirabe.train.options import (
+    add_schedule_arguments,
+    add_training_arguments,
+    check_training_arguments,
+    resolve_dtype,
+)
 from shirabe.train.precision import MixedPrecision
 from shirabe.train.process import describe_experiment, setup_rank
 from shirabe.train.rng import seed_everything
@@ -93,25 +98,11 @@ def get_parser() -> ArgumentParser:
     add_training_arguments(parser, seed=42, dtype="fp16", use_fp16_alias=True,
                            num_threads_help="each training process (more only pays off on an idle CPU)")
     g = parser.add_argument_group("run")
-    g.add_argument("--exp-dir", type=Path, default=Path("exp/zipvoice"), help="experiment directory")
     add_bool_argument(g, "--inf-check", False,
                       "log the modules whose outputs or gradients are inf/NaN (slow; for debugging)")
     add_bool_argument(g, "--scan-oom", False,
                       "before training, run the heaviest batches of the first epoch to catch OOM early")
-    g.add_argument("--log-interval", type=int, default=50, help="log (and TensorBoard) every N updates")
-    g.add_argument("--valid-interval", type=int, default=None,
-                   help="validate every N updates (default: every --save-every-n updates)")
-
-    g = parser.add_argument_group("schedule and checkpoints")
-    g.add_argument("--num-epochs", type=int, default=11, help="epochs to train")
-    g.add_argument("--num-iters", type=int, default=0,
-                   help="stop after this many optimizer updates (> 0 overrides --num-epochs)")
-    g.add_argument("--start-epoch", type=int, default=1, help="resume from EXP/epoch-(E-1).pt when > 1")
-    g.add_argument("--start-batch", type=int, default=0,
-                   help="resume exactly from EXP/checkpoint-B.pt when > 0 (overrides --start-epoch)")
-    g.add_argument("--save-every-n", type=int, default=5000, help="write EXP/checkpoint-B.pt every N updates")
-    g.add_argument("--keep-last-k", type=int, default=30, help="keep only the newest K checkpoint-B.pt files")
-    g.add_argument("--average-period", type=int, default=200, help="update the averaged model every N updates")
+    add_schedule_arguments(parser, exp_dir="exp/zipvoice", num_epochs=11, save_every_n=5000)
 
     g = parser.add_argument_group("model")
     g.add_argument("--model-config", type=Path, default=None,

@@ -46,7 +46,12 @@ from shirabe.train.loop import Trainer, new_training_params, num_parameters
 from shirabe.train.lr_scheduler import FixedLRScheduler
 from shirabe.train.metrics import MetricsTracker, TensorBoard
 from shirabe.train.optim import ScaledAdam, parameter_groups_with_lr_scale
-from shirabe.train.options import add_training_arguments, check_training_arguments, resolve_dtype
+from shirabe.train.options import (
+    add_schedule_arguments,
+    add_training_arguments,
+    check_training_arguments,
+    resolve_dtype,
+)
 from shirabe.train.precision import MixedPrecision
 from shirabe.train.rng import seed_everything
 from zipvoice.bin.train_zipvoice import start_process
@@ -79,21 +84,8 @@ def get_parser() -> ArgumentParser:
     g.add_argument("--ema-decay", type=float, default=0.9999, help="second stage: decay of the EMA teacher")
 
     add_training_arguments(parser, seed=42, dtype="fp16", use_fp16_alias=True)
-    g = parser.add_argument_group("run")
-    g.add_argument("--exp-dir", type=Path, default=Path("exp/zipvoice_distill"), help="experiment directory")
-    g.add_argument("--log-interval", type=int, default=50, help="log (and TensorBoard) every N updates")
-    g.add_argument("--valid-interval", type=int, default=None,
-                   help="validate every N updates (default: every --save-every-n updates)")
-
-    g = parser.add_argument_group("schedule and checkpoints")
-    g.add_argument("--num-epochs", type=int, default=1, help="epochs to train")
-    g.add_argument("--num-iters", type=int, default=0,
-                   help="stop after this many optimizer updates (> 0 overrides --num-epochs)")
-    g.add_argument("--start-epoch", type=int, default=1, help="resume from EXP/epoch-(E-1).pt when > 1")
-    g.add_argument("--start-batch", type=int, default=0, help="resume exactly from EXP/checkpoint-B.pt when > 0")
-    g.add_argument("--save-every-n", type=int, default=1000, help="write EXP/checkpoint-B.pt every N updates")
-    g.add_argument("--keep-last-k", type=int, default=30, help="keep only the newest K checkpoint-B.pt files")
-    g.add_argument("--average-period", type=int, default=200, help="update the averaged model every N updates")
+    add_schedule_arguments(parser, exp_dir="exp/zipvoice_distill", num_epochs=1, save_every_n=1000)
+    g = parser.add_argument_group("optimizer")
     g.add_argument("--base-lr", type=float, default=0.001, help="learning rate (constant)")
 
     g = parser.add_argument_group("model")
