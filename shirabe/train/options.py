@@ -89,6 +89,26 @@ def add_schedule_arguments(parser, exp_dir: str, num_epochs: int, save_every_n: 
                    help="validate every N updates (default: every --save-every-n updates)")
 
 
+def resume_point(args) -> tuple[Path, bool] | None:
+    """``(checkpoint, mid_epoch)`` that ``--start-batch``/``--start-epoch`` resume from; None for a fresh run."""
+    if args.start_batch > 0:
+        return args.exp_dir / f"checkpoint-{args.start_batch}.pt", True
+    if args.start_epoch > 1:
+        return args.exp_dir / f"epoch-{args.start_epoch - 1}.pt", False
+    return None
+
+
+def check_schedule_arguments(args) -> None:
+    """One-line errors for the options of :func:`add_schedule_arguments`."""
+    if args.start_epoch < 1:
+        raise InputError(f"--start-epoch must be >= 1, got {args.start_epoch}")
+    if args.average_period < 1:
+        raise InputError(f"--average-period must be >= 1, got {args.average_period}")
+    point = resume_point(args)
+    if point is not None and not point[0].is_file():
+        raise InputError(f"{point[0]}: no such checkpoint to resume from")
+
+
 def resolve_dtype(args) -> str:
     """``--dtype``, or what ``--use-fp16`` (where the binary has it and it was given) says."""
     use_fp16 = getattr(args, "use_fp16", None)

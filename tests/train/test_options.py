@@ -55,3 +55,25 @@ def test_help_shows_every_default(capsys):
     for needle in ("--accum-grad N accumulate", "(default: 1)", "--dtype {float32,bf16,fp16}",
                    "(default: the config's)", "--gradient-checkpointing BOOL", "(default: false)"):
         assert needle in help_text, needle
+
+
+def test_resume_point_and_its_checks(tmp_path):
+    from shirabe.train.options import add_schedule_arguments, check_schedule_arguments, resume_point
+
+    p = ArgumentParser(prog="train")
+    add_schedule_arguments(p, exp_dir=str(tmp_path), num_epochs=3, save_every_n=10)
+    fresh = p.parse_args([])
+    assert resume_point(fresh) is None
+    check_schedule_arguments(fresh)
+    by_batch = p.parse_args(["--start-batch", "20", "--start-epoch", "3"])
+    assert resume_point(by_batch) == (tmp_path / "checkpoint-20.pt", True)
+    with pytest.raises(InputError, match=r"checkpoint-20\.pt: no such checkpoint to resume from"):
+        check_schedule_arguments(by_batch)
+    by_epoch = p.parse_args(["--start-epoch", "3"])
+    assert resume_point(by_epoch) == (tmp_path / "epoch-2.pt", False)
+    (tmp_path / "epoch-2.pt").write_bytes(b"")
+    check_schedule_arguments(by_epoch)
+    with pytest.raises(InputError, match="--start-epoch must be >= 1, got 0"):
+        check_schedule_arguments(p.parse_args(["--start-epoch", "0"]))
+    with pytest.raises(InputError, match="--average-period must be >= 1, got 0"):
+        check_schedule_arguments(p.parse_args(["--average-period", "0"]))

@@ -63,8 +63,10 @@ from shirabe.train.optim import ScaledAdam, parameter_groups_with_lr_scale
 from shirabe.train.options import (
     add_schedule_arguments,
     add_training_arguments,
+    check_schedule_arguments,
     check_training_arguments,
     resolve_dtype,
+    resume_point,
 )
 from shirabe.train.precision import MixedPrecision
 from shirabe.train.process import describe_experiment, setup_rank
@@ -157,13 +159,10 @@ def check_inputs(args) -> None:
     """Fail early, with one line, on the mistakes a user can fix."""
     if args.model_config is None:
         args.model_config = BASE_CONFIG
-    if args.start_epoch < 1:
-        raise InputError(f"--start-epoch must be >= 1, got {args.start_epoch}")
     if args.max_duration <= 0:
         raise InputError(f"--max-duration must be > 0, got {args.max_duration}")
-    if args.average_period < 1:
-        raise InputError(f"--average-period must be >= 1, got {args.average_period}")
     check_training_arguments(args)
+    check_schedule_arguments(args)
     read_config(args.model_config)
     vocab_info(args.token_file)
     load_cuts(args.train_manifest, "training")
@@ -172,10 +171,6 @@ def check_inputs(args) -> None:
     FinetuneOptions.from_args(args)
     if args.checkpoint is not None and not args.checkpoint.is_file():
         raise InputError(f"{args.checkpoint}: no such checkpoint file")
-    if args.start_batch > 0 and not (args.exp_dir / f"checkpoint-{args.start_batch}.pt").is_file():
-        raise InputError(f"{args.exp_dir / f'checkpoint-{args.start_batch}.pt'}: no such checkpoint to resume from")
-    if args.start_batch <= 0 and args.start_epoch > 1 and not (args.exp_dir / f"epoch-{args.start_epoch - 1}.pt").is_file():
-        raise InputError(f"{args.exp_dir / f'epoch-{args.start_epoch - 1}.pt'}: no such checkpoint to resume from")
 
 
 def start_process(rank: int, world_size: int, args, local_rank: int | None, use_env: bool,
@@ -277,10 +272,9 @@ def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env
         batches_per_epoch=batches_per_epoch,
         extra_state={"finetune": finetune_metadata(opts)},
     )
-    if args.start_batch > 0:
-        trainer.resume(args.exp_dir / f"checkpoint-{args.start_batch}.pt", mid_epoch=True)
-    elif args.start_epoch > 1:
-        trainer.resume(args.exp_dir / f"epoch-{args.start_epoch - 1}.pt", mid_epoch=False)
+    point = resume_point(args)
+    if point is not None:
+        trainer.resume(*point)
     if args.scan_oom and args.start_batch > 0:
         logger.info("--scan-oom skipped: the run resumes mid-epoch")
     elif args.scan_oom:

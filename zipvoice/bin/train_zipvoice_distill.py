@@ -49,8 +49,10 @@ from shirabe.train.optim import ScaledAdam, parameter_groups_with_lr_scale
 from shirabe.train.options import (
     add_schedule_arguments,
     add_training_arguments,
+    check_schedule_arguments,
     check_training_arguments,
     resolve_dtype,
+    resume_point,
 )
 from shirabe.train.precision import MixedPrecision
 from shirabe.train.rng import seed_everything
@@ -115,11 +117,10 @@ def resolve_paths(args) -> None:
     if args.max_duration <= 0:
         raise InputError(f"--max-duration must be > 0, got {args.max_duration}")
     check_training_arguments(args)
+    check_schedule_arguments(args)
     load_cuts(args.train_manifest, "training")
     if args.dev_manifest is not None:
         load_cuts(args.dev_manifest, "validation")
-    if args.start_batch > 0 and not (args.exp_dir / f"checkpoint-{args.start_batch}.pt").is_file():
-        raise InputError(f"{args.exp_dir / f'checkpoint-{args.start_batch}.pt'}: no such checkpoint to resume from")
 
 
 def load_teacher_and_student(args, config: dict, vocab_size: int, pad_id: int) -> tuple[nn.Module, DistillStudent]:
@@ -176,11 +177,11 @@ def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env
         for p in teacher.parameters():
             p.requires_grad_(False)
         ema = teacher
-        if args.start_batch > 0 or args.start_epoch > 1:
-            name = f"checkpoint-{args.start_batch}.pt" if args.start_batch > 0 else f"epoch-{args.start_epoch - 1}.pt"
-            ckpt = safe_load(args.exp_dir / name)
+        point = resume_point(args)
+        if point is not None:
+            ckpt = safe_load(point[0])
             if "model_ema" not in ckpt:
-                raise InputError(f"{args.exp_dir / name}: has no model_ema to resume the second stage from")
+                raise InputError(f"{point[0]}: has no model_ema to resume the second stage from")
             ema.load_state_dict(ckpt["model_ema"], strict=True)
     trainable, total = num_parameters(student)
     logger.info("distillation stage %s from %s: %d of %d student parameters trained (fm_decoder)",
@@ -218,10 +219,9 @@ def run(rank: int, world_size: int, args, local_rank: int | None = None, use_env
         tb=TensorBoard(args.exp_dir / "tensorboard", enabled=args.tensorboard, rank=rank),
         extra_state=extra, ema=ema, ema_decay=args.ema_decay,
     )
-    if args.start_batch > 0:
-        trainer.resume(args.exp_dir / f"checkpoint-{args.start_batch}.pt", mid_epoch=True)
-    elif args.start_epoch > 1:
-        trainer.resume(args.exp_dir / f"epoch-{args.start_epoch - 1}.pt", mid_epoch=False)
+    point = resume_point(args)
+    if point is not None:
+        trainer.resume(*point)
     logger.info("distilling in %s", args.exp_dir)
     try:
         trainer.fit()
