@@ -29,8 +29,10 @@ rank`` so ranks draw different noise), ``sampler.set_epoch``, and
 ``epoch-N.pt`` plus ``best-train-loss.pt`` / ``best-valid-loss.pt`` when they
 improved. A group of batches cut short by the end of an epoch still makes an
 update. ``num_iters > 0`` stops after that many updates (and saves
-``checkpoint-<num_iters>.pt``) instead of after ``num_epochs``; step-based data
-has no epochs and needs it.
+``checkpoint-<num_iters>.pt``) instead of after ``num_epochs``; such a run
+validates and saves by updates only (``valid_interval``, ``save_every_n``), not
+at the end of each pass over the data, which on a small corpus is every few
+batches. Step-based data has no epochs and needs it.
 
 Validation is deterministic: it runs in float32 with the random generators
 forked and reseeded with ``seed``, and ``compute_loss`` gets
@@ -651,15 +653,17 @@ class Trainer:
         p.train_loss = train_loss
         if train_loss < p.best_train_loss:
             p.best_train_loss, p.best_train_epoch = train_loss, p.cur_epoch
-        if self.valid_dl is not None and self._last_valid_batch != p.batch_idx_train:
-            self.validate()
         if self.rank == 0:
             logger.info("epoch %d done: %d batches, train loss %.4f", p.cur_epoch, self.epoch_batches, train_loss)
             self.tb.add_scalars("train/", {"epoch_loss": train_loss}, p.batch_idx_train)
+        self.batches_per_epoch = self.epoch_batches
+        if p.num_iters > 0:  # a run measured in updates: validation and checkpoints go by updates only
+            return
+        if self.valid_dl is not None and self._last_valid_batch != p.batch_idx_train:
+            self.validate()
         path = self.save(self.exp_dir / f"epoch-{p.cur_epoch}.pt")
         if path is not None:
             self._copy_best(path)
-        self.batches_per_epoch = self.epoch_batches
 
     def fit(self) -> None:
         p = self.params
