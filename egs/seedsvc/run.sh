@@ -42,6 +42,7 @@ phase0_steps=             # training steps per phase (default: the config's)
 phase1_steps=
 phase2_steps=
 results=RESULTS.md        # where stage 6 writes the results
+phone_model_dir=          # phone recognizer (shirabe.bin.train_phone_recognizer): PER in stage 6; empty: no PER
 use_gpu=true              # training, conversion and evaluation jobs ask for a GPU (--gpu 1)
 device=auto               # --device of their binaries: auto | cpu | cuda | cuda:N | mps
 
@@ -72,6 +73,8 @@ help_message="Usage: $0 [options]
   --phase0-steps N / --phase1-steps N / --phase2-steps N
                                   training steps per phase (default: the config's)
   --results FILE                  results file of stage 6 (default: $results)
+  --phone-model-dir DIR           phone recognizer: stage 6 adds the PER of the conversions against the
+                                  source lyrics, and of the sources (default: none, no PER)
   --use-gpu true|false            training (\$cuda_cmd), conversion and evaluation (\$decode_cmd)
                                   jobs ask for a GPU (default: $use_gpu)
   --device DEVICE                 auto, cpu, cuda, cuda:N or mps for those jobs; cpu with
@@ -228,6 +231,7 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   $decode_cmd --gpu $ngpu "$exp_dir/log/evaluate.log" \
     python3 -m seedsvc.bin.evaluate --device "$device" --jobs "$jobs" "${sys_opts[@]}" \
       --output-md "$exp_dir/results.md" --output-tsv "$exp_dir/results_per_song.tsv" "${f0_opts[@]}" \
+      ${phone_model_dir:+--phone-model-dir "$phone_model_dir"} \
       --title "SeedSVC on the mini corpus (phase ${final_phase})"
   {
     cat "$exp_dir/results.md"

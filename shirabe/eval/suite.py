@@ -9,12 +9,16 @@ that text by the prompt's speaker. Per utterance (keys of the result):
   ``f0_rmse_cents``, ``log_f0_corr``, ``vuv_error`` (DTW-aligned, see
   :mod:`shirabe.eval.aligned`) and ``duration_ratio`` (output / ground truth);
 - with an ASR model: ``transcript`` and ``cer`` (:mod:`shirabe.eval.cer`);
+- with a phone recognizer (:mod:`shirabe.eval.per`): ``per``, the phone error rate
+  of the output against the text's phones in percent (with ``per_errors``,
+  ``per_ref_phones`` and the recognized phones ``per_hyp``), and with a ground
+  truth ``per_gt``, the same recognizer on the ground-truth recording: the ceiling;
 - always ``seconds`` (output length).
 
 A metric that cannot be computed for an utterance (audio too short for the
 speaker encoder, no jointly voiced frame) is ``None`` there and left out of
-the mean; ``count`` says how many utterances each mean covers. CER's mean is
-the corpus CER (summed edits over summed reference length).
+the mean; ``count`` says how many utterances each mean covers. The means of
+CER and PER are corpus rates (summed edits over summed reference length).
 """
 
 from __future__ import annotations
@@ -44,7 +48,15 @@ METRICS = {
     "vuv_error": "V/UV error",
     "duration_ratio": "duration ratio",
     "cer": "CER",
+    "per": "PER (%)",
+    "per_gt": "PER ground truth (%)",
 }
+#: metrics whose mean is summed errors over summed reference length: (errors key, length key, scale)
+CORPUS_RATES = {"cer": ("cer_edits", "cer_ref_chars", 1.0),
+                "per": ("per_errors", "per_ref_phones", 100.0),
+                "per_gt": ("per_gt_errors", "per_gt_ref_phones", 100.0)}
+#: decimals of a column in :func:`markdown_table` (default: its ``digits``)
+DIGITS = {"per": 1, "per_gt": 1}
 
 
 @dataclass(frozen=True)
@@ -64,11 +76,13 @@ def _clean(value):
 
 class Evaluator:
     """Computes the metrics of :class:`EvalItem` s; ``encoder`` a CAM++ ``SpeakerEncoder``,
-    ``asr`` an object with ``transcribe(audio, sr) -> str`` (or None)."""
+    ``asr`` an object with ``transcribe(audio, sr) -> str`` (or None), ``phones`` a
+    :class:`shirabe.eval.per.PhoneJudge` (or None)."""
 
-    def __init__(self, encoder, asr=None, f0_method: str = "harvest", cer_kana: bool = False):
+    def __init__(self, encoder, asr=None, f0_method: str = "harvest", cer_kana: bool = False, phones=None):
         self.encoder = encoder
         self.asr = asr
+        self.phones = phones
         self.f0_method = f0_method
         self.cer_kana = cer_kana
         self._embeddings: dict[Path, object] = {}
@@ -92,6 +106,13 @@ class Evaluator:
         ea, eb = self._embedding(a), self._embedding(b, audio_b, sr_b)
         return None if ea is None or eb is None else cosine_similarity(ea, eb)
 
+    def reference_phones(self, item: EvalItem) -> list[str] | None:
+        """The phones of the item's text (None without a phone recognizer); phones the
+        recognizer does not know are a one-line InputError naming the item."""
+        if self.phones is None:
+            return None
+        return self.phones.text_reference(item.text, f"test item {item.utt_id!r}")
+
     def evaluate(self, item: EvalItem) -> dict:
         hyp, sr = load_audio(item.hyp_wav)
         out: dict = {"id": item.utt_id, "seconds": len(hyp) / sr, "sim": self._similarity(item.prompt_wav, item.hyp_wav, hyp, sr)}
@@ -104,6 +125,13 @@ class Evaluator:
             out["transcript"] = self.asr.transcribe(hyp, sr)
             rate, edits, length = char_error_rate(item.text, out["transcript"], kana=self.cer_kana)
             out.update(cer=rate, cer_edits=edits, cer_ref_chars=length)
+        if self.phones is not None:
+            from shirabe.eval.per import per_fields
+
+            ref = self.reference_phones(item)
+            out.update(per_fields(self.phones.score((hyp, sr), ref), "per"))
+            if item.gt_wav is not None:
+                out.update(per_fields(self.phones.score(item.gt_wav, ref, cache_key=item.gt_wav), "per_gt"))
         return {k: _clean(v) for k, v in out.items()}
 
 
@@ -111,11 +139,12 @@ def summarize(rows: list[dict]) -> tuple[dict, dict]:
     """``(means, counts)`` of :data:`METRICS` over ``rows`` (None values left out)."""
     means, counts = {}, {}
     for key in METRICS:
-        if key == "cer":
-            edits = [r["cer_edits"] for r in rows if r.get("cer_edits") is not None]
-            chars = sum(r["cer_ref_chars"] for r in rows if r.get("cer_ref_chars") is not None)
-            if edits and chars:
-                means[key], counts[key] = sum(edits) / chars, len(edits)
+        if key in CORPUS_RATES:
+            err_key, len_key, scale = CORPUS_RATES[key]
+            edits = [r[err_key] for r in rows if r.get(err_key) is not None]
+            length = sum(r[len_key] for r in rows if r.get(err_key) is not None and r.get(len_key) is not None)
+            if edits and length:
+                means[key], counts[key] = scale * sum(edits) / length, len(edits)
             continue
         values = [r[key] for r in rows if r.get(key) is not None]
         if values:
@@ -124,7 +153,11 @@ def summarize(rows: list[dict]) -> tuple[dict, dict]:
 
 
 def evaluate_items(evaluator: Evaluator, items: list[EvalItem], progress: bool = True) -> dict:
-    """Per-utterance rows plus ``mean`` and ``count`` (see :func:`summarize`)."""
+    """Per-utterance rows plus ``mean`` and ``count`` (see :func:`summarize`).
+
+    The items' reference phones are checked before any audio is processed."""
+    for it in items:
+        evaluator.reference_phones(it)
     rows = [evaluator.evaluate(it) for it in tqdm(items, desc="evaluating", unit="utt", disable=not progress)]
     means, counts = summarize(rows)
     return {"num_utterances": len(rows), "mean": means, "count": counts, "utterances": rows}
@@ -136,6 +169,6 @@ def markdown_table(results: dict[str, dict], digits: int = 3) -> str:
     lines = ["| system | utterances | " + " | ".join(METRICS[k] for k in keys) + " |",
              "|---|---:|" + "---:|" * len(keys)]
     for name, r in results.items():
-        cells = [f"{r['mean'][k]:.{digits}f}" if k in r["mean"] else "–" for k in keys]
+        cells = [f"{r['mean'][k]:.{DIGITS.get(k, digits)}f}" if k in r["mean"] else "–" for k in keys]
         lines.append(f"| {name} | {r['num_utterances']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

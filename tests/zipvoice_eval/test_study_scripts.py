@@ -1,12 +1,19 @@
 """The study's helper scripts on small hand-made inputs: the speaker split and the report step."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from test_report_html import (  # tests/eval (see conftest.py)
+    CHROMIUM,
+    HEADLESS,
+    DomCounter,
+    needs_chromium,
+)
 
 from shirabe.eval.results_md import read_section
 
@@ -61,7 +68,9 @@ def test_split_holds_out_one_speaker_of_each_source(tmp_path):
     assert r.returncode == 2 and "needs at least 7" in r.stderr.strip().splitlines()[-1]
 
 
-def test_report_step_writes_table_plot_and_page(tmp_path):
+def write_study(tmp_path: Path, means: dict[str, dict]) -> Path:
+    """What run_study.sh leaves for the report step: lists, logs, dev losses and each system's
+    metrics.json with the mean metrics ``means[system]`` for both sets."""
     work = tmp_path / "study"
     lists = work / "lists"
     wav = tmp_path / "a.wav"
@@ -74,8 +83,7 @@ def test_report_step_writes_table_plot_and_page(tmp_path):
     (lists / "split.json").write_text(json.dumps({
         "pretrain_speakers": ["a", "b"], "finetune_speakers": ["c", "d"], "zero_shot_speakers": ["e"],
         "utterances": {"pretrain_train": 10, "finetune_train": 4}}), encoding="utf-8")
-    values = {"pretrained": (6.0, 0.50), "full": (5.0, 0.20), "lora": (5.5, 0.45)}
-    for k, (system, (mcd, sim)) in enumerate(values.items()):
+    for k, (system, mean) in enumerate(means.items()):
         run_dir = work / "exp" / ("pretrain" if system == "pretrained" else f"ft_{system}")
         (run_dir / "log").mkdir(parents=True)
         (run_dir / "log" / "log-train-x").write_text(f"parameters: {1000 * (k + 1)} trainable of 4000 (x %)\n")
@@ -86,8 +94,14 @@ def test_report_step_writes_table_plot_and_page(tmp_path):
             out = work / "infer" / system / s
             out.mkdir(parents=True)
             sf.write(out / "u1.wav", np.zeros(4800, dtype=np.float32), 24000)
-            mean = {"mcd": mcd, "f0_rmse_cents": 100.0 * k, "sim": sim}
             (out / "metrics.json").write_text(json.dumps({"num_utterances": 1, "mean": mean}))
+    return work
+
+
+def test_report_step_writes_table_plot_and_page(tmp_path):
+    values = {"pretrained": (6.0, 0.50), "full": (5.0, 0.20), "lora": (5.5, 0.45)}
+    work = write_study(tmp_path, {system: {"mcd": mcd, "f0_rmse_cents": 100.0 * k, "sim": sim}
+                                  for k, (system, (mcd, sim)) in enumerate(values.items())})
     md, report = tmp_path / "RESULTS.md", tmp_path / "report"
     r = run("study_report.py", "--work-dir", work, "--systems", "pretrained,full,lora", "--results-md", md,
             "--report-dir", report, "--pretrain-iters", 40, "--finetune-iters", 10)
@@ -95,9 +109,44 @@ def test_report_step_writes_table_plot_and_page(tmp_path):
     table = [line for line in read_section(md, "study").splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 3  # header + one row per system
     assert table[2].startswith("| full | 2,000 (50.0 %) | 10 | 12 | 1.4000 | 5.00 | 100.0 | 0.200 | 0.200 |")
+    assert "PER" not in read_section(md, "study")  # no phone recognizer, no PER
     assert (report / "sim_vs_mcd.png").stat().st_size > 10_000
     page = (report / "index.html").read_text(encoding="utf-8")
     assert page.count("<audio") == 2 * (2 + 3)  # two sets x (prompt, ground truth, three systems)
+
+
+@needs_chromium
+def test_report_shows_per_and_its_ceiling(tmp_path):
+    """With PER in the metrics: PER columns for both sets and a ground-truth row, in RESULTS.md and in the
+    page as Chromium renders it."""
+    per = {"pretrained": (61.04, 70.0), "full": (35.55, 72.5)}  # (fine-tuned speakers, unseen speakers)
+    means = {}
+    for k, (system, (ft, zs)) in enumerate(per.items()):
+        means[system] = {"ft": {"mcd": 6.0 - k, "sim": 0.5, "per": ft, "per_gt": 8.31},
+                         "zs": {"mcd": 7.0, "sim": 0.4, "per": zs, "per_gt": 12.0}}
+    work = write_study(tmp_path, {s: m["ft"] for s, m in means.items()})
+    for s, m in means.items():  # the unseen speakers' metrics differ from the fine-tuned ones
+        (work / "infer" / s / "zero_shot" / "metrics.json").write_text(json.dumps({"num_utterances": 1,
+                                                                                   "mean": m["zs"]}))
+    md, report = tmp_path / "RESULTS.md", tmp_path / "report"
+    r = run("study_report.py", "--work-dir", work, "--systems", "pretrained,full", "--results-md", md,
+            "--report-dir", report)
+    assert r.returncode == 0, r.stderr
+    table = [line for line in read_section(md, "study").splitlines() if line.startswith("| ")]
+    assert table[0].endswith("| PER FT (%) | PER unseen (%) |")
+    assert len(table) == 1 + 2 + 1  # header, two systems, the ground-truth recordings
+    assert table[1].endswith("| 61.0 | 70.0 |") and table[2].endswith("| 35.5 | 72.5 |")
+    assert table[3] == "| ground-truth recordings (PER ceiling) |" + " – |" * 9 + " 8.3 | 12.0 |"
+    dom = subprocess.run([CHROMIUM, *HEADLESS, "--dump-dom", (report / "index.html").as_uri()], capture_output=True,
+                         text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    counter = DomCounter()
+    counter.feed(dom.stdout)
+    assert counter.tables[0] == 1 + 2 + 1  # header, two systems, the ground-truth row
+    cells = re.findall(r"<t[hd][^>]*>([^<]*)</t[hd]>", dom.stdout)
+    for text in ("PER FT (%)", "PER unseen (%)", "35.5", "72.5", "ground-truth recordings (PER ceiling)", "8.3"):
+        assert text in cells, text
+    assert "the last row is the PER of the ground-truth recordings" in dom.stdout
 
 
 def test_run_sh_stage_20_runs_only_the_study(tmp_path):

@@ -4,15 +4,18 @@ Reads the test list given to ``infer_zipvoice`` (``{id}\\t{prompt_text}\\t{promp
 and the outputs ``--wav-dir/{id}.wav``. Ground-truth recordings (``{id}\\t{wav}``, as
 ``egs/zipvoice_ja/local/make_zero_shot_list.py --ground-truth`` writes them; by default
 ``ground_truth.tsv`` beside the test list, when it exists) add MCD, log-F0 RMSE and
-correlation, V/UV error and the duration ratio; a local Whisper model directory adds CER.
+correlation, V/UV error and the duration ratio; a local Whisper model directory adds CER;
+a phone recognizer directory (``shirabe.bin.train_phone_recognizer``) adds the phone error rate.
 
     python -m zipvoice.bin.evaluate --test-list exp/infer/m/test_list.tsv --wav-dir exp/infer/m \\
-        [--asr-model-dir whisper-ja] --output exp/infer/m/metrics.json [--results-md RESULTS.md]
+        [--asr-model-dir whisper-ja] [--phone-model-dir exp/phone_recognizer] \\
+        --output exp/infer/m/metrics.json [--results-md RESULTS.md]
 
 ``--output`` gets ``{"system", "num_utterances", "mean", "count", "utterances": [...],
 "settings"}``; each utterance has ``sim`` (prompt vs output) and, where they apply,
 ``sim_gt``, ``mcd``, ``f0_rmse_cents``, ``log_f0_corr``, ``vuv_error``,
-``duration_ratio``, ``transcript``, ``cer`` (None where a metric could not be computed).
+``duration_ratio``, ``transcript``, ``cer``, ``per`` and ``per_gt`` (phone error rates in %
+of the output and of the ground truth, the ceiling), None where a metric could not be computed.
 With ``--results-md`` the means are written as a table section of that Markdown file
 (replaced when the same --system is evaluated again). See docs/zipvoice_evaluation.md.
 """
@@ -58,6 +61,9 @@ def get_parser() -> ArgumentParser:
                    help="Whisper model directory in Hugging Face format (e.g. a Japanese fine-tune) for CER "
                         "(default: none, no CER)")
     p.add_argument("--asr-language", default="ja", help="Whisper language token for --asr-model-dir")
+    p.add_argument("--phone-model-dir", type=Path, default=None,
+                   help="phone recognizer directory (shirabe.bin.train_phone_recognizer) for the phone error rate "
+                        "of each output and of its ground truth, in %% (default: none, no PER)")
     add_bool_argument(p, "--cer-kana", False,
                       "compare katakana readings (pyopenjtalk) instead of characters")
     p.add_argument("--campplus", type=Path, default=None,
@@ -68,7 +74,7 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--results-title", default=None,
                    help="heading of that section (default: 'Zero-shot evaluation: SYSTEM')")
     add_num_threads_argument(p)
-    add_device_argument(p, "CAM++ and the ASR model")
+    add_device_argument(p, "CAM++, the ASR model and the phone recognizer")
     add_verbose_argument(p)
     return p
 
@@ -130,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"{args.wav_dir}: no such directory of outputs")
     items, gt_path = collect_items(args)
     device = resolve_device(args.device)
+    phones = None
+    if args.phone_model_dir is not None:
+        from shirabe.eval.per import PhoneJudge
+
+        phones = PhoneJudge.load(args.phone_model_dir, device)
+        for it in items:  # every text's phones are known to the recognizer, before anything is loaded
+            phones.text_reference(it.text, f"{args.test_list}: test item {it.utt_id!r}")
 
     from shirabe.eval.results_md import upsert_section
     from shirabe.eval.suite import Evaluator, evaluate_items, markdown_table
@@ -141,24 +154,33 @@ def main(argv: list[str] | None = None) -> int:
 
         asr = WhisperASR(args.asr_model_dir, language=args.asr_language, device=device)
     evaluator = Evaluator(load_campplus(args.campplus, device=device), asr=asr, f0_method=args.f0_method,
-                          cer_kana=args.cer_kana)
+                          cer_kana=args.cer_kana, phones=phones)
     system = args.system or args.wav_dir.name
-    logger.info("evaluating %d utterances of %s (%d with ground truth%s)", len(items), system,
-                sum(it.gt_wav is not None for it in items), ", CER" if asr else "")
+    logger.info("evaluating %d utterances of %s (%d with ground truth%s%s)", len(items), system,
+                sum(it.gt_wav is not None for it in items), ", CER" if asr else "", ", PER" if phones else "")
     result = {"system": system, **evaluate_items(evaluator, items)}
     result["settings"] = {
         "test_list": str(args.test_list), "wav_dir": str(args.wav_dir),
         "ground_truth": None if gt_path is None else str(gt_path),
         "asr_model_dir": None if asr is None else str(args.asr_model_dir),
         "cer_kana": args.cer_kana, "f0_method": args.f0_method,
+        "phone_model_dir": None if phones is None else str(args.phone_model_dir),
     }
     write_json(args.output, result)
     summary = ", ".join(f"{k} {v:.3f}" for k, v in result["mean"].items())
     logger.info("wrote %s: %s", args.output, summary)
+    if phones is not None:
+        from shirabe.eval.per import per_summary
+
+        logger.info("%s", per_summary(result["mean"].get("per"), result["mean"].get("per_gt")))
     if args.results_md is not None:
         title = args.results_title or f"Zero-shot evaluation: {system}"
         body = (f"## {title}\n\n{markdown_table({system: result})}\n\n"
                 f"Test list `{args.test_list}`; metrics in `{args.output}`.")
+        if phones is not None:
+            body += (f" PER: phone error rate (%) of the outputs against their texts by the phone recognizer "
+                     f"`{args.phone_model_dir}`; PER ground truth: the same recognizer on the ground-truth "
+                     "recordings (the ceiling).")
         upsert_section(args.results_md, f"evaluate:{system}", body)
         logger.info("updated %s", args.results_md)
     return 0

@@ -11,7 +11,8 @@ singer from a training song, starting at its first sung note
 Writes --output-dir/references/<singer>.wav and --output-dir/jobs.tsv with the
 columns the convert and evaluate binaries read: id, source, reference, output,
 semitone_shift, shift, source_f0, target. With --max-source-seconds the sources, their
-F0 tracks and the targets are excerpts (the same span of the score) written under
+F0 tracks, phone timings (the lyrics, ``<song>.phones.tsv`` beside each excerpt, as beside
+the songs) and the targets are excerpts (the same span of the score) written under
 --output-dir/excerpts.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seedsvc.content.labels import read_timings, write_timings
 from shirabe.audio import load_audio, save_audio
 from shirabe.cli import ArgumentParser, InputError, run_main, setup_logging
 
@@ -81,6 +83,11 @@ def main(argv=None) -> int:
         clip = save_audio(d / f"{row['song']}.wav", wav[int(start * sr) : int((start + args.max_source_seconds) * sr)], sr)
         d.mkdir(parents=True, exist_ok=True)
         np.save(d / f"{row['song']}.f0.npy", f0[a : a + n])
+        if row.get("phones") and (data / row["phones"]).is_file():  # the phones sung in the excerpt
+            end = start + args.max_source_seconds
+            write_timings(d / f"{row['song']}.phones.tsv",
+                          [(max(s, start) - start, min(e, end) - start, ph) for s, e, ph in read_timings(data / row["phones"])
+                           if start <= (s + e) / 2 < end])
         return clip, d / f"{row['song']}.f0.npy"
 
     jobs = []

@@ -41,6 +41,7 @@ avg=4
 num_step=16
 vocoder_path=
 asr_model_dir=
+phone_model_dir=             # phone recognizer (shirabe.bin.train_phone_recognizer) for PER; empty: no PER
 f0_method=harvest
 keep_checkpoints=false       # false: a finished run keeps only its averaged model (saves GBs)
 nj=2
@@ -72,12 +73,15 @@ Options (default in parentheses):
   --num-step N                   Euler steps at inference ($num_step)
   --vocoder-path DIR             Vocos directory (default: Griffin-Lim)
   --asr-model-dir DIR            local Whisper (Hugging Face format) for CER (none)
+  --phone-model-dir DIR          phone recognizer for the phone error rate, PER, with the ground truth's
+                                 PER as the ceiling (none: no PER; see docs/phone_recognizer.md)
   --f0-method M                  harvest | crepe ($f0_method)
   --keep-checkpoints BOOL        keep every checkpoint of finished runs ($keep_checkpoints)
   --nj N                         fine-tuning runs, syntheses and evaluations run N at a time ($nj)
   --use-gpu BOOL                 training (\$cuda_cmd), synthesis and evaluation (\$decode_cmd) jobs ask for a GPU ($use_gpu)
   --device DEVICE                auto | cpu | cuda | cuda:N | mps for those jobs; cpu if --use-gpu false ($device)
-Steps: 1 corpus, 2 split, 3 features, 4 pretrain, 5 fine-tune, 6 synthesise, 7 evaluate, 8 report.
+Steps: 1 corpus, 2 split, 3 features, 4 pretrain, 5 fine-tune, 6 synthesise, 7 evaluate (again where
+metrics lack the PER of --phone-model-dir), 8 report.
 Logs: \$work_dir/log/."
 
 . ./path.sh
@@ -228,17 +232,24 @@ synthesise() {
 log "Study step 6: synthesis for the fine-tuned and the unseen speakers: $systems"
 run_parallel synthesise $systems
 
+# has_per METRICS: the metrics were computed with --phone-model-dir $phone_model_dir
+has_per() {
+  py -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])).get("settings", {}).get("phone_model_dir") != sys.argv[2])' \
+    "$1" "$phone_model_dir"
+}
 evaluate() {
-  local sys=$1 set
+  local sys=$1 set metrics
   for set in finetune_eval zero_shot; do
-    [ -f "$work_dir/infer/$sys/$set/metrics.json" ] ||
-      $decode_cmd --gpu $ngpu "$work_dir/log/evaluate_$sys.$set.log" \
-        python3 -m zipvoice.bin.evaluate --device "$device" --test-list "$lists/$set/test_list.tsv" \
-          --wav-dir "$work_dir/infer/$sys/$set" --system "$sys" --output "$work_dir/infer/$sys/$set/metrics.json" \
-          --f0-method "$f0_method" ${asr_model_dir:+--asr-model-dir "$asr_model_dir"}
+    metrics=$work_dir/infer/$sys/$set/metrics.json
+    [ -f "$metrics" ] && { [ -z "$phone_model_dir" ] || has_per "$metrics"; } && continue
+    $decode_cmd --gpu $ngpu "$work_dir/log/evaluate_$sys.$set.log" \
+      python3 -m zipvoice.bin.evaluate --device "$device" --test-list "$lists/$set/test_list.tsv" \
+        --wav-dir "$work_dir/infer/$sys/$set" --system "$sys" --output "$metrics" \
+        --f0-method "$f0_method" ${asr_model_dir:+--asr-model-dir "$asr_model_dir"} \
+        ${phone_model_dir:+--phone-model-dir "$phone_model_dir"} || return
   done
 }
-log "Study step 7: evaluation"
+log "Study step 7: evaluation${phone_model_dir:+ (PER by $phone_model_dir)}"
 run_parallel evaluate $systems
 
 log "Study step 8: RESULTS table, plot and HTML report"

@@ -6,7 +6,9 @@ Reads what ``local/run_study.sh`` left in ``--work-dir``: ``lists/split.json``, 
 and per training run ``exp/<run>/train_seconds`` and its training log (trainable parameters).
 Writes the study section of ``--results-md`` (one row per system), ``<report-dir>/sim_vs_mcd.png``
 and ``<report-dir>/index.html`` (metrics table, plot, audio players for prompt / ground truth /
-every system).
+every system). Where the evaluations have a phone error rate (``run_study.sh --phone-model-dir``),
+the table has PER columns for both speaker sets and a last row with the PER of the ground-truth
+recordings: the ceiling of what the recognizer can give.
 
 Example:
   local/study_report.py --work-dir exp/study --systems pretrained,full,lora --report-dir exp/report
@@ -87,6 +89,9 @@ def table(rows: list[dict]) -> Table:
     has_cer = any("cer" in r["zs"] for r in rows)
     if has_cer:
         headers += ["CER FT", "CER unseen"]
+    has_per = any("per" in r[s] for r in rows for s in ("ft", "zs"))
+    if has_per:
+        headers += ["PER FT (%)", "PER unseen (%)"]
     out = []
     for r in rows:
         params = "–" if r["params"] is None else f"{r['params'][0]:,} ({100 * r['params'][0] / r['params'][1]:.1f} %)"
@@ -96,7 +101,13 @@ def table(rows: list[dict]) -> Table:
                  fmt(r["ft"].get("sim")), fmt(r["zs"].get("sim")), fmt(r["zs"].get("mcd"), 2)]
         if has_cer:
             cells += [fmt(r["ft"].get("cer")), fmt(r["zs"].get("cer"))]
+        if has_per:
+            cells += [fmt(r["ft"].get("per"), 1), fmt(r["zs"].get("per"), 1)]
         out.append(cells)
+    if has_per:  # the recognizer on the recordings themselves (the same for every system)
+        ceiling = {s: next((r[s]["per_gt"] for r in rows if r[s].get("per_gt") is not None), None) for s in ("ft", "zs")}
+        out.append(["ground-truth recordings (PER ceiling)"] + ["–"] * (len(headers) - 3)
+                   + [fmt(ceiling["ft"], 1), fmt(ceiling["zs"], 1)])
     return Table("Fine-tuning strategies: fit to the fine-tuned speakers vs zero-shot similarity", headers, out)
 
 
@@ -152,15 +163,20 @@ def main(argv=None) -> int:
             + (f", {args.elapsed} s of wall time for this invocation" if args.elapsed is not None else "") + ".")
     n_ft, n_zs = rows[0]["n"]["finetune_eval"], rows[0]["n"]["zero_shot"]
     counts = str(n_ft) if n_ft == n_zs else f"{n_ft} (fine-tuned speakers) or {n_zs} (unseen speakers)"
+    per_note = ("PER: phone error rate (%) of the syntheses against their texts by the phone recognizer "
+                "(docs/phone_recognizer.md); the last row is the PER of the ground-truth recordings, the "
+                "best a synthesis can expect from this recognizer."
+                if any("per" in r[s] for r in rows for s in ("ft", "zs")) else "")
     body = (f"## Fine-tuning trade-off study\n\n{setup} {cost}\n\n{markdown(t)}\n\n"
             f"Plot: `{png}`; report with audio: `{args.report_dir / 'index.html'}`. "
             "Train time is the wall time of the training run (other runs may have shared the CPU). "
             f"Each metric is a mean over {counts} utterances of one noise seed: "
             "small differences between systems are not significant "
-            "(raise --eval-per-speaker for tighter estimates).")
+            "(raise --eval-per-speaker for tighter estimates)." + (f" {per_note}" if per_note else ""))
     upsert_section(args.results_md, "study", body)
     sections = audio_sections(args, [r["system"] for r in rows])
-    index = write_report(args.report_dir, "ZipVoice-ja fine-tuning study", intro=f"{setup}\n\n{cost}", tables=[t],
+    intro = f"{setup}\n\n{cost}" + (f"\n\n{per_note}" if per_note else "")
+    index = write_report(args.report_dir, "ZipVoice-ja fine-tuning study", intro=intro, tables=[t],
                          images=[("SIM on unseen speakers vs MCD on the fine-tuned speakers", png)],
                          audio_sections=sections)
     print(f"{args.results_md}: study table ({len(rows)} systems); {png}; {index}", file=sys.stderr)
