@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NO_MODEL = {
     "shirabe.bin.g2p": "text frontend (pyopenjtalk)",
     "shirabe.bin.manifests": "splits and joins manifests",
+    "shirabe.bin.plot_spectrograms": "draws log-mel spectrograms",
     "zipvoice.bin.compute_fbank": "log-mel features in lhotse worker processes",
     "zipvoice.bin.generate_averaged_model": "averages stored weights",
     "zipvoice.bin.infer_zipvoice_onnx": "onnxruntime on the CPU",

@@ -35,6 +35,8 @@ num_iters=0                  # > 0: train for this many batches instead of epoch
 max_duration=60              # seconds of audio per batch
 quadratic_duration=          # e.g. 15: long cuts count more (attention is quadratic)
 base_lr=                     # default: 0.02 (ScaledAdam from scratch), 1e-4 fine-tuning, 1e-3 adapters (AdamW)
+lr_hours=0                   # > 0: Eden decays the rate over this many hours of audio seen, not over epochs
+save_every_n=                # checkpoint-B.pt every N batches (default: the trainer's, 5000)
 num_workers=2                # DataLoader workers per training process
 average_period=              # model averaging period in batches (default: 10 on mini, else 200)
 world_size=1
@@ -50,6 +52,7 @@ num_step=16                  # Euler steps at inference
 infer_per_speaker=10         # stage 6: at most this many prompt/text pairs per test speaker (0: all)
 results_md=RESULTS.md        # stages 8, 12, 20 write their tables here
 asr_model_dir=               # stage 8: local Whisper (Hugging Face format) for CER
+phone_model_dir=exp/phone_recognizer  # stage 8: phone recognizer for PER, trained on the train speakers if missing
 distill_iters=200; distill2_iters=50      # stages 9-12: first / second distillation stage batches
 distill_lr=0.0005; distill2_lr=0.0001
 distill_avg=2
@@ -75,6 +78,8 @@ Options (default in parentheses):
   --max-duration S               seconds of audio per batch ($max_duration)
   --quadratic-duration S         lhotse's quadratic duration for batching (off)
   --base-lr LR                   learning rate (0.02 from scratch; 1e-4 fine-tuning; 1e-3 LoRA/DoRA)
+  --lr-hours H                   > 0: Eden's decay over hours of audio seen instead of epochs ($lr_hours)
+  --save-every-n N               batches between checkpoint-B.pt files (the trainer's default, 5000)
   --num-workers N                data loader workers per training process ($num_workers)
   --average-period N             batches between model_avg updates (10 on mini, else 200)
   --world-size N                 DDP processes ($world_size)
@@ -90,6 +95,7 @@ Options (default in parentheses):
   --infer-per-speaker N          stage 6: prompt/text pairs per test speaker, 0 = all ($infer_per_speaker)
   --results-md FILE              tables of stages 8, 12 and 20 ($results_md)
   --asr-model-dir DIR            stage 8: Whisper directory (Hugging Face format) for CER (none)
+  --phone-model-dir DIR          stage 8: phone recognizer for PER, trained there if missing; empty: no PER ($phone_model_dir)
   --distill-iters / --distill2-iters N   distillation batches, stages 9 / 11 ($distill_iters / $distill2_iters)
   --distill-lr / --distill2-lr LR        their fixed learning rates ($distill_lr / $distill2_lr)
   --distill-avg N                checkpoints averaged after each distillation stage ($distill_avg)
@@ -105,7 +111,8 @@ Stages:
   5 average       -> \$exp_dir/epoch-E-avg-N.pt (or iter-I-avg-N.pt; merged/ for adapters)
   6 infer         -> \$exp_dir/infer/*.wav: test speakers' prompts, unseen in training
   7 onnx          -> \$exp_dir/onnx/*.onnx (fp32, int8); stage 6's list with onnxruntime in \$exp_dir/infer_onnx/
-  8 evaluate      -> \$exp_dir/infer/<model>/metrics.json; table in \$results_md
+  8 evaluate      -> \$phone_model_dir (trained once); \$exp_dir/infer/<model>/metrics.json, spectrogram.png;
+                     table in \$results_md
   9-12 distil     -> \$exp_dir/distill/{first,second}/ (local/run_distill.sh); dev losses in \$results_md
   20 study        -> local/run_study.sh, run alone (--stage 20): \$results_md, exp/report/index.html"
 
@@ -206,6 +213,17 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log "  $(wc -l < "$tokens") tokens in $tokens"
 fi
 
+# The judge of stages 8 and 20: a phone recognizer trained once on the corpus's train speakers.
+train_phone_recognizer() {
+  [ -z "$phone_model_dir" ] || [ -f "$phone_model_dir/model.pt" ] && return 0
+  if [ ! -f "$corpus/train.tsv" ]; then
+    log "  no $corpus/train.tsv to train the phone recognizer on (run stage 0): no PER"; phone_model_dir=; return 0
+  fi
+  log "  training the phone recognizer on $corpus/train.tsv -> $phone_model_dir (log: $phone_model_dir/log/train.log)"
+  $cuda_cmd --gpu $ngpu "$phone_model_dir/log/train.log" \
+    python3 -m shirabe.bin.train_phone_recognizer --device "$device" --corpus-dir "$corpus" --exp-dir "$phone_model_dir"
+}
+
 if [ "$num_iters" -gt 0 ]; then last=$exp_dir/checkpoint-$num_iters.pt; else last=$exp_dir/epoch-$num_epochs.pt; fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   log "Stage 4: training on $device -> $last (log: $exp_dir/log/train.log)"
@@ -221,7 +239,8 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
         --dev-manifest "$fbank/${dataset}_cuts_dev_tokens.jsonl.gz" \
         --exp-dir "$exp_dir" --num-epochs "$num_epochs" --num-iters "$num_iters" \
         --max-duration "$max_duration" ${quadratic_duration:+--quadratic-duration "$quadratic_duration"} \
-        --optimizer "$optimizer" --base-lr "$base_lr" --average-period "$average_period" \
+        --optimizer "$optimizer" --base-lr "$base_lr" --lr-hours "$lr_hours" --average-period "$average_period" \
+        ${save_every_n:+--save-every-n "$save_every_n"} \
         --num-workers "$num_workers" "${ft_opts[@]}"
   fi
 fi
@@ -269,11 +288,15 @@ fi
 
 if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
   log "Stage 8: evaluation of $res on $device (log: $exp_dir/log/evaluate-$avg_name.log)"
+  train_phone_recognizer
   $decode_cmd --gpu $ngpu "$exp_dir/log/evaluate-$avg_name.log" \
     python3 -m zipvoice.bin.evaluate --device "$device" --test-list "$res/test_list.tsv" --wav-dir "$res" \
       --output "$res/metrics.json" --system "$(basename "$exp_dir")/$avg_name" --results-md "$results_md" \
-      ${asr_model_dir:+--asr-model-dir "$asr_model_dir"}
-  log "  $res/metrics.json; mean metrics in $results_md"
+      ${asr_model_dir:+--asr-model-dir "$asr_model_dir"} ${phone_model_dir:+--phone-model-dir "$phone_model_dir"}
+  first=$(head -n 1 "$res/ground_truth.tsv")
+  py -m shirabe.bin.plot_spectrograms --wav "${first#*$'\t'}" --label "recording" \
+    --wav "$res/${first%%$'\t'*}.wav" --label "synthesis ($avg_name)" --title "${first%%$'\t'*}" --output "$res/spectrogram.png"
+  log "  $res/metrics.json; mean metrics in $results_md; spectrogram of the first sentence: $res/spectrogram.png"
 fi
 
 if [ "$stage" -le 12 ] && [ "$stop_stage" -ge 9 ]; then
@@ -289,14 +312,20 @@ fi
 
 if [ "$stage" -le 20 ] && [ "$stop_stage" -ge 20 ]; then
   log "Stage 20: fine-tuning trade-off study (local/run_study.sh $study_opts)"
+  train_phone_recognizer
   # shellcheck disable=SC2086
   local/run_study.sh --model-config "$model_config" --tokenizer-scheme "$tokenizer_scheme" --results-md "$results_md" \
     --use-gpu "$use_gpu" --device "$device" --num-step "$num_step" ${vocoder_path:+--vocoder-path "$vocoder_path"} \
-    ${asr_model_dir:+--asr-model-dir "$asr_model_dir"} $study_opts
+    ${asr_model_dir:+--asr-model-dir "$asr_model_dir"} ${phone_model_dir:+--phone-model-dir "$phone_model_dir"} $study_opts
 fi
 
 log "Done: stages $stage..$stop_stage."
 if [ "$stop_stage" -ge 6 ] && [ -d "$res" ]; then
   log "Synthesized audio: $res/*.wav"
   log "Averaged model:    $model_dir/$checkpoint (model.json, tokens.txt beside it)"
+fi
+if [ "$stop_stage" -ge 8 ] && [ -f "$res/spectrogram.png" ]; then
+  log "Spectrogram:       $res/spectrogram.png (first test sentence: recording above, synthesis below)"
+  per=$(grep -o 'PER [0-9.]* % (ground truth [0-9.]* %)' "$exp_dir/log/evaluate-$avg_name.log" | tail -n 1 || true)
+  if [ -n "$per" ]; then log "Phone error rate of the synthesized test sentences: $per"; fi
 fi

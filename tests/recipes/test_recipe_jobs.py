@@ -136,11 +136,18 @@ def study_evaluation(t: Path):
 def zipvoice_stage(stage: int, module: str, log: str):
     def case(t: Path):
         touch(t / "data/mini/test.tsv", text="a_1\tこんにちは。\t/x/a_1.wav\na_2\tさようなら。\t/x/a_2.wav\n")
-        touch(t / "exp/epoch-12-avg-4.pt")
+        touch(t / "exp/epoch-12-avg-4.pt", t / "phone/model.pt")
         return ZIPVOICE, ["./run.sh", "--stage", stage, "--stop-stage", stage, "--data-dir", t / "data",
-                          "--exp-dir", t / "exp"], module, t / "exp/log" / log
+                          "--exp-dir", t / "exp", "--phone-model-dir", t / "phone"], module, t / "exp/log" / log
     case.__name__ = f"zipvoice_stage{stage}"
     return case
+
+
+def zipvoice_phone_recognizer(t: Path):
+    """Stage 8 trains the phone recognizer first when --phone-model-dir has none."""
+    touch(t / "exp/epoch-12-avg-4.pt", t / "data/mini/train.tsv")
+    return ZIPVOICE, ["./run.sh", "--stage", 8, "--stop-stage", 8, "--data-dir", t / "data", "--exp-dir", t / "exp",
+                      "--phone-model-dir", t / "phone"], "shirabe.bin.train_phone_recognizer", t / "phone/log/train.log"
 
 
 def zipvoice_dev_loss(t: Path):
@@ -183,7 +190,7 @@ def seedsvc_evaluate(t: Path):
     return *seedsvc(6)(t), "seedsvc.bin.evaluate", t / "exp/log/evaluate.log"
 
 
-TRAINING = [zipvoice_train, zipvoice_distill_train, study_pretrain, seedsvc_content_training, seedsvc_phase0,
+TRAINING = [zipvoice_train, zipvoice_phone_recognizer, zipvoice_distill_train, study_pretrain, seedsvc_content_training, seedsvc_phase0,
             seedsvc_phase1]
 INFERENCE = [zipvoice_stage(6, "zipvoice.bin.infer_zipvoice", "infer-epoch-12-avg-4.log"),
              zipvoice_stage(8, "zipvoice.bin.evaluate", "evaluate-epoch-12-avg-4.log"), zipvoice_dev_loss,
