@@ -8,6 +8,8 @@ updates, measures the checkpoint's raw weights on:
 * ``dev_loss``: the flow-matching loss on the dev manifest at the
   deterministic ``t = arange(B)/B`` (``zipvoice.distill.dev_flow_matching_loss``,
   computed here, independently of the loss the trainer optimised);
+* ``text_gain``: how much higher (%) that loss is when every dev utterance is
+  given another utterance's tokens: near 0 for a model that ignores the text;
 * ``mcd``: MCD-DTW (dB) of zero-shot syntheses of held-out sentences against
   their recordings (prompt = another recording of the same unseen speaker);
 * ``per``: the phone error rate (%) of those syntheses read by the phone
@@ -35,6 +37,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -83,6 +86,9 @@ def get_parser() -> ArgumentParser:
     g.add_argument("--dev-manifest", type=Path, default=None,
                    help="dev cuts with tokens (default: DATA/fbank/<dataset>_cuts_dev_tokens.jsonl.gz)")
     g.add_argument("--token-file", type=Path, default=None, help="token table (default: DATA/tokens.txt)")
+    g.add_argument("--recipe-dir", type=Path, default=None,
+                   help="where the manifests' relative feature paths start, as in the recipe that wrote them "
+                        "(default: the parent of --data-dir)")
     g.add_argument("--num-eval", type=int, default=10,
                    help="synthesised sentences per point, spread over speakers (0: dev loss only)")
     g = p.add_argument_group("training (options of zipvoice.bin.train_zipvoice)")
@@ -108,6 +114,7 @@ def get_parser() -> ArgumentParser:
     g.add_argument("--plot", type=Path, default=None, help="PNG of the curve to write")
     g.add_argument("--update", type=Path, default=None,
                    help=f"Markdown file whose '{SECTION}' section is (re)written with the table")
+    g.add_argument("--label", default="", help="names the run in the section heading (one section per label)")
     g.add_argument("--note", default="", help="a line for the report (machine load, what else ran)")
     g.add_argument("--check-per", type=float, default=None, help="fail unless the last point's PER <= this (%%)")
     g.add_argument("--check-dev-loss-ratio", type=float, default=None,
@@ -252,10 +259,15 @@ class Meter:
             model.load_state_dict(weights, strict=True)
         return model.to(self.device).eval()
 
-    def dev_loss(self, model) -> float:
+    def dev_loss(self, model, mismatched_text: bool = False) -> float:
+        """The dev flow-matching loss; with ``mismatched_text`` each utterance gets the tokens of the next one
+        in its batch, so the gap between the two says how much the model listens to the text."""
         from zipvoice.distill import dev_flow_matching_loss
 
-        return float(dev_flow_matching_loss(model, self.batches, FEAT_SCALE, seed=0, device=self.device)["loss"])
+        batches = self.batches
+        if mismatched_text:
+            batches = [dict(b, tokens=b["tokens"][1:] + b["tokens"][:1]) for b in batches]
+        return float(dev_flow_matching_loss(model, batches, FEAT_SCALE, seed=0, device=self.device)["loss"])
 
     def ground_truth_per(self) -> float | None:
         if self.recognizer is None:
@@ -313,15 +325,32 @@ def append_point(path: Path, row: dict) -> None:
         f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def measure(meter: Meter, args, batch: int, seconds: float | None) -> dict:
+def load_weights(args, batch: int) -> dict | None:
     if batch == 0:
-        weights = None
-    else:
-        ckpt = torch.load(args.exp_dir / f"checkpoint-{batch}.pt", map_location="cpu", weights_only=True)
-        weights = ckpt["model"]
-    model = meter.model(weights)
+        return None
+    return torch.load(args.exp_dir / f"checkpoint-{batch}.pt", map_location="cpu", weights_only=True)["model"]
+
+
+def backfill_text_gain(meter: Meter, args, points: dict[int, dict], points_file: Path) -> None:
+    """Points measured before the text gain was a column get it (dev losses only, no synthesis)."""
+    missing = [b for b, r in points.items() if "text_gain" not in r
+               and (b == 0 or (args.exp_dir / f"checkpoint-{b}.pt").is_file())]
+    if not missing:
+        return
+    for b in missing:
+        model = meter.model(load_weights(args, b))
+        points[b]["text_gain"] = 100.0 * (meter.dev_loss(model, mismatched_text=True) / points[b]["dev_loss"] - 1.0)
+    tmp = points_file.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(points[b], ensure_ascii=False) + "\n" for b in sorted(points)), encoding="utf-8")
+    os.replace(tmp, points_file)
+    logger.info("text gain added to %d earlier point(s)", len(missing))
+
+
+def measure(meter: Meter, args, batch: int, seconds: float | None) -> dict:
+    model = meter.model(load_weights(args, batch))
     t0 = time.perf_counter()
     row = {"batch": batch, "dev_loss": meter.dev_loss(model)}
+    row["text_gain"] = 100.0 * (meter.dev_loss(model, mismatched_text=True) / row["dev_loss"] - 1.0)
     if meter.evalset is not None:
         with torch.inference_mode():
             row.update(meter.synthesis(model, args.exp_dir / "convergence" / f"batch-{batch}"))
@@ -350,10 +379,21 @@ def check(points: list[dict], per: float | None, dev_loss_ratio: float | None) -
     return failures
 
 
+def heading(args) -> str:
+    return f"{SECTION}: {args.label}" if args.label else SECTION
+
+
+def shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def markdown(points: list[dict], per_gt: float | None, args, note: str) -> str:
     lines = [
-        SECTION, "",
-        f"`python bench/zipvoice_convergence.py` — `{args.model_config.name}`, data `{args.data_dir}` "
+        heading(args), "",
+        f"`python bench/zipvoice_convergence.py` — `{args.model_config.name}`, data `{shown(args.data_dir)}` "
         f"({args.dataset}), batches of ≤ {args.max_duration:g} s, ScaledAdam lr {args.base_lr:g} with Eden over "
         f"{args.lr_hours:g} h of audio, seed {args.seed}, {args.device} with {args.num_threads} thread(s), "
         f"{datetime.date.today()}, {cpu_name()}. Each point measures the raw weights of `checkpoint-B.pt`: dev "
@@ -366,22 +406,23 @@ def markdown(points: list[dict], per_gt: float | None, args, note: str) -> str:
     ]
     if note:
         lines += [note, ""]
-    lines += ["| batch | hours of audio seen | dev loss | MCD-DTW (dB) | PER (%) | training time (s) |",
-              "|---:|---:|---:|---:|---:|---:|"]
+    lines += ["| batch | hours of audio seen | dev loss | text gain (%) | MCD-DTW (dB) | PER (%) | training time (s) |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in points:
         hours = r["batch"] * args.max_duration / 3600
         per = f"{r['per']:.1f}" if r.get("per") is not None else "-"
         t = f"{r['train_seconds']:.0f}" if r.get("train_seconds") is not None else "-"
         mcd = f"{r['mcd']:.2f}" if r.get("mcd") is not None else "-"
-        lines.append(f"| {r['batch']} | {hours:.1f} | {r['dev_loss']:.4f} | {mcd} | {per} | {t} |")
+        gain = f"{r['text_gain']:.1f}" if r.get("text_gain") is not None else "-"
+        lines.append(f"| {r['batch']} | {hours:.1f} | {r['dev_loss']:.4f} | {gain} | {mcd} | {per} | {t} |")
     if args.plot is not None:
-        rel = args.plot.resolve()
+        rel = args.plot
         if args.update is not None:
             try:
-                rel = rel.relative_to(args.update.resolve().parent)
+                rel = rel.relative_to(args.update.parent)
             except ValueError:
                 pass
-        lines += ["", f"![ZipVoice convergence]({rel})"]
+        lines += ["", f"![ZipVoice convergence{': ' + args.label if args.label else ''}]({rel})"]
     return "\n".join(lines) + "\n"
 
 
@@ -392,11 +433,14 @@ def plot(points: list[dict], per_gt: float | None, path: Path, title: str) -> No
     import matplotlib.pyplot as plt
 
     x = [r["batch"] for r in points]
-    panels = [("dev_loss", "dev flow-matching loss"), ("mcd", "MCD-DTW (dB)"), ("per", "PER (%)")]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    panels = [("dev_loss", "dev flow-matching loss"), ("text_gain", "text gain (%)"), ("mcd", "MCD-DTW (dB)"),
+              ("per", "PER (%)")]
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     for ax, (key, label) in zip(axes, panels, strict=True):
         y = [r.get(key) if r.get(key) is not None else math.nan for r in points]
         ax.plot(x, y, marker="o")
+        if key == "dev_loss":
+            ax.set_yscale("log")
         if key == "per":
             if per_gt is not None:
                 ax.axhline(per_gt, color="green", linestyle="--", label=f"recordings {per_gt:.1f} %")
@@ -419,6 +463,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.eval_every < 1 or args.num_iters < args.eval_every:
         raise InputError("--eval-every must be >= 1 and --num-iters >= --eval-every")
     torch.set_num_threads(args.num_threads)
+    for name in ("data_dir", "exp_dir", "model_config", "test_list", "ground_truth", "train_manifest",
+                 "dev_manifest", "token_file", "phone_model_dir", "plot", "update"):
+        if getattr(args, name) is not None:
+            setattr(args, name, getattr(args, name).absolute())
+    recipe_dir = (args.recipe_dir or args.data_dir.parent).absolute()
+    if not recipe_dir.is_dir():
+        raise InputError(f"--recipe-dir {recipe_dir}: no such directory")
+    cwd = os.getcwd()
+    os.chdir(recipe_dir)  # lhotse resolves the features' relative storage paths from here
+    try:
+        return run(args)
+    finally:
+        os.chdir(cwd)
+
+
+def run(args) -> int:
     fbank = args.data_dir / "fbank"
     args.train_manifest = args.train_manifest or fbank / f"{args.dataset}_cuts_train_tokens.jsonl.gz"
     args.dev_manifest = args.dev_manifest or fbank / f"{args.dataset}_cuts_dev_tokens.jsonl.gz"
@@ -430,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     points = read_points(points_file)
     meter = Meter(args)
     per_gt = meter.ground_truth_per()
+    backfill_text_gain(meter, args, points, points_file)
     targets = [0] + list(range(args.eval_every, args.num_iters + 1, args.eval_every))
     for target in targets:
         if target in points:
@@ -447,13 +508,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{row['mcd']:.2f}" if "mcd" in row else "-", f"{row['per']:.1f} %" if "per" in row else "-",
                     f"{per_gt:.1f} %" if per_gt is not None else "-")
     ordered = [points[b] for b in sorted(points)]
-    title = f"{args.model_config.name} on {args.dataset}"
+    title = f"{args.model_config.name} on {args.dataset}" + (f": {args.label}" if args.label else "")
     if args.plot is not None and ordered:
         plot(ordered, per_gt, args.plot, title)
         logger.info("plot: %s", args.plot)
     text = markdown(ordered, per_gt, args, args.note)
     if args.update is not None:
-        update_doc(args.update, SECTION, text)
+        update_doc(args.update, heading(args), text)
         logger.info("updated %s", args.update)
     else:
         print(text)

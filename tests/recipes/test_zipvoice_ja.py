@@ -21,7 +21,8 @@ def test_help_lists_every_option_with_its_default():
                    "--max-duration", "--quadratic-duration", "--base-lr", "--world-size", "--finetune-from",
                    "--freeze-fm-decoder", "--freeze-fm-decoder-stacks", "--use-lora", "--use-dora", "--lora-rank",
                    "--lora-alpha", "--lora-dropout", "--avg", "--use-fp16", "--seed", "--num-speakers",
-                   "--sentences-per-speaker", "--use-gpu", "--device"):
+                   "--sentences-per-speaker", "--use-gpu", "--device", "--phone-model-dir", "--lr-hours",
+                   "--save-every-n"):
         assert option in r.stdout, option
     assert "mini | moe_speech_plus | custom (mini)" in r.stdout
 
