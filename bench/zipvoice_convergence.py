@@ -406,7 +406,7 @@ def markdown(points: list[dict], per_gt: float | None, args, note: str) -> str:
     ]
     if note:
         lines += [note, ""]
-    lines += ["| batch | hours of audio seen | dev loss | text gain (%) | MCD-DTW (dB) | PER (%) | training time (s) |",
+    lines += ["| batch | hours of audio seen (at most) | dev loss | text gain (%) | MCD-DTW (dB) | PER (%) | training time (s) |",
               "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in points:
         hours = r["batch"] * args.max_duration / 3600
