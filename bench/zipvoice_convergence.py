@@ -215,13 +215,11 @@ def read_ground_truth(path: Path) -> dict[str, str]:
 
 
 def dev_batches(args, token_file: Path):
-    from lhotse import CutSet
-
+    """The dev batches of ``zipvoice.bin.compute_dev_loss`` (cuts by id, 8 per batch), kept for every point."""
+    from zipvoice.bin.compute_dev_loss import batches_of
     from zipvoice.dataset import TokenMapper, ZipVoiceDataset, load_cuts
 
-    cuts = sorted(load_cuts(args.dev_manifest, "dev"), key=lambda c: c.id)
-    dataset = ZipVoiceDataset(TokenMapper(token_file))
-    return [dataset[CutSet.from_cuts(cuts[i:i + 8])] for i in range(0, len(cuts), 8)]
+    return list(batches_of(load_cuts(args.dev_manifest, "dev"), ZipVoiceDataset(TokenMapper(token_file)), 8))
 
 
 class Meter:
@@ -283,9 +281,7 @@ class Meter:
         from shirabe.eval.mcd import mcd_dtw
         from zipvoice.utils.infer import SamplingOptions, generate
 
-        opts = SamplingOptions(num_step=self.args.num_step, guidance_scale=1.0, t_shift=0.5, speed=1.0,
-                               feat_scale=FEAT_SCALE, target_rms=0.1, max_duration=100.0, remove_long_sil=False,
-                               raw_evaluation=False)
+        opts = SamplingOptions(num_step=self.args.num_step, guidance_scale=1.0, feat_scale=FEAT_SCALE)
         out_dir.mkdir(parents=True, exist_ok=True)
         es, wavs, mcds = self.evalset, [], []
         for i, utt in enumerate(es.ids):
