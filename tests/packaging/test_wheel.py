@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("shirabe", "zipvoice", "seedsvc")
+PACKAGES = ("shirabe", "zipvoice", "seedsvc", "songbloom")
 BUILD_FILES = ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "requirements.txt", "requirements-dev.txt")
 # Data files the code is known to open; the test finds the rest by their names in the code.
 KNOWN_DATA = {"shirabe/text/data/openjtalk_ipa.tsv", "shirabe/minicorpus/sentences_ja.txt",
-              "zipvoice/configs/zipvoice_base.json"}
+              "zipvoice/configs/zipvoice_base.json", "songbloom/g2p/vocab_g2p.yaml"}
 
 MODEL_PROBE = """
 import json, shirabe, zipvoice.models
