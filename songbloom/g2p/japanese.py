@@ -96,7 +96,12 @@ def lyrics_to_phonemes(
             unknown[symbol] += 1
             line_of_unknown.setdefault(symbol, lineno)
 
-    for lineno, line in enumerate(lyrics.splitlines(), 1):
+    lines = lyrics.splitlines()
+
+    def at(lineno: int) -> str:
+        return f"{where} line {lineno}" if len(lines) > 1 else where
+
+    for lineno, line in enumerate(lines, 1):
         had_text = False
         for token in _TOKEN.findall(line):
             if token.startswith("["):
@@ -112,7 +117,7 @@ def lyrics_to_phonemes(
                 try:
                     phones = frontend(token.strip())
                 except TextError as e:
-                    raise LyricError(f"{where} line {lineno}: {token.strip()!r}: {e}") from None
+                    raise LyricError(f"{at(lineno)}: {token.strip()!r}: {e}") from None
                 for p in phones:
                     if p == "_":
                         _close(out, PHRASE_END)
@@ -125,6 +130,6 @@ def lyrics_to_phonemes(
     if unknown and not allow_unknown:
         first = min(line_of_unknown.values())
         raise LyricError(
-            f"{where} line {first}: symbols not in the SongBloom vocabulary: {describe_unknown(unknown)}"
+            f"{at(first)}: symbols not in the SongBloom vocabulary: {describe_unknown(unknown)}"
         )
     return PhonemeLyrics(" ".join(out), unknown)

@@ -49,3 +49,18 @@ def test_the_symbol_string_tokenizes_without_unknowns():
     got = lyrics_to_phonemes("[verse] かえるのうたが、きこえてくるよ。\n[chorus] グワッ グワッ")
     tok = tokenize(got.text)
     assert not tok.unknown and len(tok.ids) == len(got.symbols)
+
+
+def test_g2p_cli(tmp_path, capsys):
+    from shirabe.cli import InputError
+    from songbloom.bin import g2p
+
+    (tmp_path / "songs.jsonl").write_text('{"idx": "a", "lyrics": "[verse] そら"}\n\n[chorus] うみ\n')
+    assert g2p.main(["--input", str(tmp_path / "songs.jsonl")]) == 0
+    assert capsys.readouterr().out == "[verse] s o r a .\n[chorus] u m i .\n"
+    assert g2p.main(["[verse] そら", "--ids", "true"]) == 0
+    vocab = load_vocab()
+    assert capsys.readouterr().out.split() == [str(vocab.id(s)) for s in ["[verse]", "s", "o", "r", "a", "."]]
+    with pytest.raises(InputError, match=r"songs.txt:2: .*'\[prechorus\]'"):
+        (tmp_path / "songs.txt").write_text("[verse] そら\n[prechorus] うみ\n")
+        g2p.main(["--input", str(tmp_path / "songs.txt")])
