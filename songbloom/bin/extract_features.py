@@ -13,13 +13,15 @@ aligned by the documented length rule, and writes
 arrays (lhotse ``NumpyFilesWriter`` under ``<output-dir>/storage_<subset>/``)
 and keep the songs' supervisions (lyrics and their SongBloom symbols).
 Songs that cannot be read, are silent or shorter than ``--min-duration`` are
-skipped and listed in ``rejects_<subset>[.<part>].tsv``. Finished songs are
+skipped and listed in ``rejects_<subset>[.<part>].tsv`` (a part whose songs
+are all rejected writes an empty cuts file and says so). Finished songs are
 recorded as they are done, so an interrupted run resumes where it stopped; a
 part whose cuts file exists is skipped (``--overwrite true`` redoes it).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -100,7 +102,11 @@ def main(argv=None) -> int:
         logger.info("%s exists; nothing to do (--overwrite true recomputes)", out_cuts)
         return 0
     cuts = load_song_cuts(args.manifest)
+    total = len(cuts)
     cuts = [c for i, c in enumerate(cuts) if i % args.num_parts == args.part - 1]
+    if not cuts:
+        raise InputError(f"{args.manifest}: part {args.part} of {args.num_parts} has no songs (the manifest has "
+                         f"{total}); use at most {total} parts")
     device = resolve_device(args.device)
     vae = load_vae(args.vae_config, args.vae_ckpt, device=device, prefix=args.vae_prefix)
     muq = codebook = None
@@ -167,10 +173,13 @@ def main(argv=None) -> int:
         out.append(cut)
     rejects.write(args.output_dir / f"rejects_{args.subset}{suffix}.tsv")
     if not out:
-        raise InputError(f"{args.manifest}: every song of part {args.part} was rejected "
-                         f"(see rejects_{args.subset}{suffix}.tsv)")
+        logger.warning("every song of part %d was rejected (see rejects_%s%s.tsv)", args.part, args.subset, suffix)
     tmp = out_cuts.with_name(f".tmp.{out_cuts.name}")
-    CutSet.from_cuts(out).to_file(tmp)
+    if out:
+        CutSet.from_cuts(out).to_file(tmp)
+    else:  # an empty manifest (lhotse writes nothing for an empty set)
+        with gzip.open(tmp, "wb"):
+            pass
     tmp.replace(out_cuts)
     partial.unlink()
     frames = sum(c.custom["frames"] for c in out)

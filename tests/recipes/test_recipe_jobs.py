@@ -1,4 +1,4 @@
-"""How egs/seedsvc and egs/zipvoice_ja submit their heavy steps to a cluster.
+"""How egs/seedsvc, egs/songbloom_ja and egs/zipvoice_ja submit their heavy steps to a cluster.
 
 Training must be a ``$cuda_cmd`` job that asks for a GPU, inference and evaluation
 ``$decode_cmd`` jobs, and every such binary gets ``--device``. The stand-in qsub and sbatch of
@@ -10,6 +10,7 @@ slurm.pl wrote.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ZIPVOICE = REPO / "egs" / "zipvoice_ja"
 SEEDSVC = REPO / "egs" / "seedsvc"
+SONGBLOOM = REPO / "egs" / "songbloom_ja"
 STANDINS = REPO / "tests" / "utils" / "standins"
 TOOL = {"sge": "qsub", "slurm": "sbatch"}
 # What conf/queue.conf and conf/slurm.conf turn --gpu 1, --gpu 0 and --mem 4G ($decode_cmd) into.
@@ -190,8 +192,27 @@ def seedsvc_evaluate(t: Path):
     return *seedsvc(6)(t), "seedsvc.bin.evaluate", t / "exp/log/evaluate.log"
 
 
+def songbloom(stage: int):
+    def argv(t: Path):
+        return SONGBLOOM, ["./run.sh", "--stage", stage, "--stop-stage", stage, "--data-dir", t / "data",
+                           "--exp-dir", t / "exp"]
+    return argv
+
+
+def songbloom_codebook(t: Path):
+    return *songbloom(3)(t), "songbloom.bin.train_vq", t / "exp/vq/log/train_vq.log"
+
+
+def songbloom_features(t: Path):
+    manifest = t / "data/prepared/songs_recordings_train.jsonl.gz"
+    manifest.parent.mkdir(parents=True)
+    with gzip.open(manifest, "wt") as f:
+        f.write('{"id": "a"}\n{"id": "b"}\n')
+    return *songbloom(4)(t), "songbloom.bin.extract_features", t / "data/features/log/train.JOB.log"
+
+
 TRAINING = [zipvoice_train, zipvoice_phone_recognizer, zipvoice_distill_train, study_pretrain, seedsvc_content_training, seedsvc_phase0,
-            seedsvc_phase1]
+            seedsvc_phase1, songbloom_codebook, songbloom_features]
 INFERENCE = [zipvoice_stage(6, "zipvoice.bin.infer_zipvoice", "infer-epoch-12-avg-4.log"),
              zipvoice_stage(8, "zipvoice.bin.evaluate", "evaluate-epoch-12-avg-4.log"), zipvoice_dev_loss,
              study_synthesis, study_evaluation, seedsvc_content, seedsvc_convert, seedsvc_evaluate]
@@ -265,7 +286,7 @@ def test_ddp_training_asks_for_one_gpu_per_process(tmp_path):
     assert job.option("--world-size") == "4"
 
 
-@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC], ids=["zipvoice_ja", "seedsvc"])
+@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM], ids=["zipvoice_ja", "seedsvc", "songbloom_ja"])
 @pytest.mark.parametrize(("options", "message"), [
     (["--use-gpu", "false", "--device", "cuda"], "--device cuda needs --use-gpu true"),
     (["--device", "gpu"], "--device gpu: expected auto, cpu, cuda, cuda:N or mps"),
@@ -277,7 +298,7 @@ def test_bad_device_settings_fail_before_any_submission(recipe, options, message
     assert jobs == []
 
 
-@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC], ids=["zipvoice_ja", "seedsvc"])
+@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM], ids=["zipvoice_ja", "seedsvc", "songbloom_ja"])
 def test_help_lists_the_gpu_options_with_their_defaults(recipe):
     r = subprocess.run(["./run.sh", "--help"], cwd=recipe, capture_output=True, text=True)
     assert r.returncode == 0
