@@ -14,7 +14,7 @@ def read_requirements(name):
 
 # Folders without an __init__.py that hold files the code opens: shipped as data-only packages
 # (so a wheel keeps them) with the files each one holds.
-DATA_DIRS = {"shirabe.text.data": ["*.tsv"], "zipvoice.configs": ["*.json"]}
+DATA_DIRS = {"shirabe.text.data": ["*.tsv"], "zipvoice.configs": ["*.json"], "songbloom.models.configs": ["*.yaml"]}
 
 setup(
     name="shirabe",
