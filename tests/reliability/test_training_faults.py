@@ -191,3 +191,29 @@ def test_seedsvc_killed_twice_then_resumed_equals_the_uninterrupted_run(seedsvc,
 def test_seedsvc_checkpoint_write_failure_is_one_line_and_keeps_the_last_checkpoint(seedsvc, tmp_path):
     line = check_failed_checkpoint_write(seedsvc, tmp_path, STEPS, limit=64 << 10)
     assert re.search(r"/checkpoint-\d+\.pt: ", line), line
+
+
+@pytest.fixture(scope="module")
+def songbloom(tmp_path_factory) -> TrainingBinary:
+    """A tiny SongBloom on feature cuts of synthetic songs; it resumes from its newest checkpoint by itself."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "songbloom"))
+    from songbloom_train_testlib import write_config, write_cuts
+
+    d = tmp_path_factory.mktemp("songbloom")
+    config, cuts = write_config(d / "tiny.yaml"), write_cuts(d)
+
+    def command(exp: Path, steps: int) -> list[str]:
+        return ["-m", "songbloom.bin.train", "--config", str(config), "--cuts", str(cuts), "--exp-dir", str(exp),
+                "--num-iters", str(steps), "--warmup", "1", "--save-every-n", "2", "--lr", "3e-3",
+                "--max-tokens", "300", "--device", "cpu", "--num-threads", "1", "--tensorboard", "false"]
+
+    def final_weights(exp: Path, steps: int) -> dict[str, torch.Tensor]:
+        return torch.load(exp / "model.pt", map_location="cpu", weights_only=True)  # the released model.*
+
+    return TrainingBinary(command=command, resume_args=lambda exp: [], final_weights=final_weights)
+
+
+@pytest.mark.slow
+def test_songbloom_killed_twice_then_resumed_equals_the_uninterrupted_run(songbloom, tmp_path):
+    what = check_kill_and_resume(songbloom, tmp_path, STEPS, seed=14)
+    assert what["killed_during"] and None not in what["resumed_from"], what
