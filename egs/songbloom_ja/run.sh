@@ -34,8 +34,22 @@ vae_prefix=
 muq_dir=                  # released OpenMuQ/MuQ-large-msd-iter directory; empty: a stand-in
 codebook=                 # a sketch codebook (e.g. recovered from a released model); empty: train one
 muq_layer=-1              # MuQ hidden state the trained codebook clusters
-codebook_size=16384       # sketch ids (the released models: 16384)
+codebook_size=            # sketch ids; default: the model config's num_pitch (released: 16384)
 vq_steps=2000
+model_config=             # SongBloom yaml; default: the packaged songbloom_tiny_mini.yaml
+init_from=                # a released {name}.pt to fine-tune (its yaml as --model-config); empty: from scratch
+mode=full                 # full or lora
+num_iters=400             # training updates
+lr=1e-3                   # peak learning rate (use ~1e-4 when fine-tuning a released model)
+max_tokens=4000           # LM positions per batch
+dtype=float32             # training precision: float32, bf16 or fp16 (CUDA)
+gradient_checkpointing=false
+avg=2                     # checkpoints averaged in stage 6
+max_duration=40           # generation budget in seconds (stage 7)
+n_samples=1               # songs generated per test lyric
+phone_model_dir=pretrained/sung_phone_recognizer   # phone recognizer for sung audio (trained in 8a if missing)
+phone_songs=40            # mini corpus songs rendered to train one (stage 8a)
+results=RESULTS.md
 nj=2                      # feature extraction jobs per split
 use_gpu=true              # codebook and feature jobs ask for a GPU (--gpu 1)
 device=auto               # --device of their binaries: auto | cpu | cuda | cuda:N | mps
@@ -57,8 +71,22 @@ help_message="Usage: $0 [options]
   --muq-dir DIR                   released MuQ directory (default: a stand-in)
   --codebook FILE                 sketch codebook to use (default: trained in stage 3)
   --muq-layer N                   MuQ layer of the trained codebook (default: $muq_layer = last)
-  --codebook-size K               sketch ids (default: $codebook_size; the mini corpus needs fewer)
+  --codebook-size K               sketch ids (default: the model config's num_pitch)
   --vq-steps N                    k-means updates (default: $vq_steps)
+  --model-config FILE             SongBloom yaml (default: the packaged songbloom_tiny_mini.yaml)
+  --init-from FILE                released .pt to fine-tune (default: none, train from scratch)
+  --mode full|lora                what trains (default: $mode; see docs/songbloom_training.md)
+  --num-iters N / --lr X          training updates and peak rate (default: $num_iters, $lr)
+  --max-tokens N                  LM positions per batch (default: $max_tokens)
+  --dtype TYPE                    training precision float32, bf16 or fp16 (default: $dtype)
+  --gradient-checkpointing BOOL   recompute activations to save memory (default: $gradient_checkpointing)
+  --avg K                         checkpoints averaged (default: $avg)
+  --max-duration S                generation budget in seconds (default: $max_duration)
+  --n-samples N                   songs per test lyric (default: $n_samples)
+  --phone-model-dir DIR           phone recognizer for sung audio; trained in stage 8a when the folder
+                                  has none (default: $phone_model_dir)
+  --phone-songs N                 mini songs rendered for that recognizer (default: $phone_songs)
+  --results FILE                  results file of stage 8 (default: $results)
   --nj N                          feature jobs per split (default: $nj)
   --use-gpu true|false            codebook and feature jobs ask for a GPU (default: $use_gpu)
   --device DEVICE                 auto, cpu, cuda, cuda:N or mps (default: $device)
@@ -70,7 +98,11 @@ Stages:
   2  codecs: stand-in VAE and MuQ when the released ones are not given -> \$exp_dir/codecs
   3  sketch codebook: k-means over MuQ frames of the training songs -> \$exp_dir/vq/codebook.pt
   4  features: VAE latents, sketch ids, prompt latents -> \$data_dir/features (lhotse)
-Jobs write their logs under the stage's log/ directory."
+  5  training (from scratch, or --init-from a released model) -> \$exp_dir/songbloom
+  6  averaging of the last --avg checkpoints -> \$exp_dir/songbloom/model-avgK.pt
+  7  generation for the test songs' lyrics with their prompts -> \$exp_dir/generate/
+  8  evaluation: teacher-forced scores, PER, style similarity, FD, structure -> \$results, report
+Training, generation and scoring run as \$cuda_cmd jobs; logs go under each stage's log/ directory."
 
 . ./path.sh
 . ./cmd.sh
@@ -102,6 +134,13 @@ codecs=$exp_dir/codecs
 [ -n "$vae_config" ] || { vae_config=$codecs/vae.json; vae_ckpt=$codecs/vae.ckpt; }
 [ -n "$muq_dir" ] || muq_dir=$codecs/muq
 [ -n "$codebook" ] || codebook=$exp_dir/vq/codebook.pt
+[ -n "$model_config" ] || model_config=$SHIRABE_ROOT/songbloom/models/configs/songbloom_tiny_mini.yaml
+[ -n "$codebook_size" ] || codebook_size=$(python3 -c \
+  'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["model"]["num_pitch"])' "$model_config")
+config_opts=()   # where the model config finds its VAE: the stand-ins, or the config's own folder
+[ "$vae_config" = "$codecs/vae.json" ] && config_opts=(--config-dir "$codecs")
+model_dir=$exp_dir/songbloom
+system=songbloom-avg$avg
 SECONDS=0
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ] && [ "$dataset" = mini ]; then
@@ -167,4 +206,54 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
     fi
     log "  $out: $(gunzip -c "$out" | wc -l) songs, $(($(wc -l < "$feats/rejects_$split.tsv") - 1)) rejected (${SECONDS}s)"
   done
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  log "Stage 5: training ($mode${init_from:+ from $init_from}) on $device -> $model_dir (log: $model_dir/log/train.log)"
+  $cuda_cmd --gpu $ngpu "$model_dir/log/train.log" \
+    python3 -m songbloom.bin.train --device "$device" --config "$model_config" "${config_opts[@]}" \
+      --cuts "$feats/cuts_train.jsonl.gz" --dev-cuts "$feats/cuts_dev.jsonl.gz" --exp-dir "$model_dir" \
+      --mode "$mode" ${init_from:+--init-from "$init_from"} --num-iters "$num_iters" --lr "$lr" \
+      --warmup $((num_iters / 10)) --max-tokens "$max_tokens" --save-every-n $((num_iters / 4)) --seed "$seed" \
+      --dtype "$dtype" --gradient-checkpointing "$gradient_checkpointing"
+  grep -h "validation" "$model_dir/log/train.log" | tail -n 1 | sed 's/^.*INFO [^ ]* /  last /' || true
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  log "Stage 6: average the last $avg checkpoints -> $model_dir/model-avg$avg.pt"
+  python3 -m songbloom.bin.average --exp-dir "$model_dir" --avg "$avg" ${init_from:+--base "$init_from"}
+fi
+
+gen_dir=$exp_dir/generate/$system
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  log "Stage 7: generate the test songs' lyrics on $device -> $gen_dir (log: $gen_dir/log/infer.log)"
+  $cuda_cmd --gpu $ngpu "$gen_dir/log/infer.log" \
+    python3 -m songbloom.bin.infer --device "$device" --config "$model_dir/songbloom.yaml" \
+      --ckpt-path "$model_dir/model-avg$avg.pt" --input-jsonl "$prepared/songs_test.jsonl" --output-dir "$gen_dir" \
+      --n-samples "$n_samples" --max-duration "$max_duration" --seed "$seed" --output-format wav --progress false
+  log "  $(find "$gen_dir" -maxdepth 1 -name '*.wav' | wc -l) songs (${SECONDS}s)"
+fi
+
+if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
+  if [ ! -f "$phone_model_dir/model.pt" ]; then
+    log "Stage 8a: a phone recognizer for sung audio ($phone_songs mini songs) -> $phone_model_dir"
+    python3 "$SHIRABE_ROOT/local/make_mini_corpus.py" --output-dir "$data_dir/phone_songs" --parts songs \
+      --num-songs "$phone_songs" --seed $((seed + 1)) > /dev/null
+    python3 -m songbloom.bin.prepare_sung_phone_corpus --songs-dir "$data_dir/phone_songs/songs" \
+      --output-dir "$data_dir/phone_corpus"
+    $cuda_cmd --gpu $ngpu "$phone_model_dir/log/train.log" \
+      python3 -m shirabe.bin.train_phone_recognizer --device "$device" --corpus-dir "$data_dir/phone_corpus" \
+        --exp-dir "$phone_model_dir" --seed "$seed" --num-epochs 60 --batch-size 8
+  fi
+  log "Stage 8: evaluate $system on $device -> $results, $exp_dir/report/index.html (log: $exp_dir/log/evaluate.log)"
+  $cuda_cmd --gpu $ngpu "$exp_dir/log/score_dev.log" \
+    python3 -m songbloom.bin.score_dev --device "$device" --config "$model_dir/songbloom.yaml" \
+      --checkpoint "$model_dir/model-avg$avg.pt" --cuts "$feats/cuts_test.jsonl.gz" --output "$gen_dir/dev_metrics.json"
+  $cuda_cmd --gpu $ngpu "$exp_dir/log/evaluate.log" \
+    python3 -m songbloom.bin.evaluate --device "$device" --generated-dir "$gen_dir" \
+      --jsonl "$prepared/songs_test.jsonl" --reference-manifest "$prepared/songs_recordings_test.jsonl.gz" \
+      --phone-model-dir "$phone_model_dir" --muq-dir "$muq_dir" --dev-metrics "$gen_dir/dev_metrics.json" \
+      --max-duration "$max_duration" --system "$system" --results "$results" --report-dir "$exp_dir/report"
+  tail -n 3 "$exp_dir/log/evaluate.log" | sed 's/^.*INFO [^ ]* /  /'
+  log "  $results, $exp_dir/report/index.html (${SECONDS}s)"
 fi
