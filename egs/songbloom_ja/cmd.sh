@@ -16,9 +16,10 @@
 # The cluster backends translate each "--name value" through their conf/*.conf file; an
 # option the file does not describe is an error there. See "utils/queue.pl --help".
 #
-# run.sh runs codebook training and feature extraction as $cuda_cmd jobs (the VAE and MuQ run on
-# the GPU), adding "--gpu N" (N = 0 with --use-gpu false; an option given twice takes its last
-# value) and passing --device to the binaries; data preparation runs as $train_cmd.
+# run.sh runs codebook training, feature extraction and training as $cuda_cmd jobs, generation
+# and evaluation as $decode_cmd jobs, adding "--gpu N" (N = 0 with --use-gpu false; an option
+# given twice takes its last value) and passing --device to the binaries; data preparation runs
+# as $train_cmd.
 
 cmd_backend=${cmd_backend:-local}
 

@@ -102,7 +102,8 @@ Stages:
   6  averaging of the last --avg checkpoints -> \$exp_dir/songbloom/model-avgK.pt
   7  generation for the test songs' lyrics with their prompts -> \$exp_dir/generate/
   8  evaluation: teacher-forced scores, PER, style similarity, FD, structure -> \$results, report
-Training, generation and scoring run as \$cuda_cmd jobs; logs go under each stage's log/ directory."
+Codebook, features and training run as \$cuda_cmd jobs, generation and scoring as \$decode_cmd jobs (both
+ask for a GPU unless --use-gpu false); logs go under each stage's log/ directory."
 
 . ./path.sh
 . ./cmd.sh
@@ -227,7 +228,7 @@ fi
 gen_dir=$exp_dir/generate/$system
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
   log "Stage 7: generate the test songs' lyrics on $device -> $gen_dir (log: $gen_dir/log/infer.log)"
-  $cuda_cmd --gpu $ngpu "$gen_dir/log/infer.log" \
+  $decode_cmd --gpu $ngpu "$gen_dir/log/infer.log" \
     python3 -m songbloom.bin.infer --device "$device" --config "$model_dir/songbloom.yaml" \
       --ckpt-path "$model_dir/model-avg$avg.pt" --input-jsonl "$prepared/songs_test.jsonl" --output-dir "$gen_dir" \
       --n-samples "$n_samples" --max-duration "$max_duration" --seed "$seed" --output-format wav --progress false
@@ -246,10 +247,10 @@ if [ "$stage" -le 8 ] && [ "$stop_stage" -ge 8 ]; then
         --exp-dir "$phone_model_dir" --seed "$seed" --num-epochs 60 --batch-size 8
   fi
   log "Stage 8: evaluate $system on $device -> $results, $exp_dir/report/index.html (log: $exp_dir/log/evaluate.log)"
-  $cuda_cmd --gpu $ngpu "$exp_dir/log/score_dev.log" \
+  $decode_cmd --gpu $ngpu "$exp_dir/log/score_dev.log" \
     python3 -m songbloom.bin.score_dev --device "$device" --config "$model_dir/songbloom.yaml" \
       --checkpoint "$model_dir/model-avg$avg.pt" --cuts "$feats/cuts_test.jsonl.gz" --output "$gen_dir/dev_metrics.json"
-  $cuda_cmd --gpu $ngpu "$exp_dir/log/evaluate.log" \
+  $decode_cmd --gpu $ngpu "$exp_dir/log/evaluate.log" \
     python3 -m songbloom.bin.evaluate --device "$device" --generated-dir "$gen_dir" \
       --jsonl "$prepared/songs_test.jsonl" --reference-manifest "$prepared/songs_recordings_test.jsonl.gz" \
       --phone-model-dir "$phone_model_dir" --muq-dir "$muq_dir" --dev-metrics "$gen_dir/dev_metrics.json" \

@@ -211,11 +211,26 @@ def songbloom_features(t: Path):
     return *songbloom(4)(t), "songbloom.bin.extract_features", t / "data/features/log/train.JOB.log"
 
 
+def songbloom_training(t: Path):
+    return *songbloom(5)(t), "songbloom.bin.train", t / "exp/songbloom/log/train.log"
+
+
+def songbloom_generation(t: Path):
+    return *songbloom(7)(t), "songbloom.bin.infer", t / "exp/generate/songbloom-avg2/log/infer.log"
+
+
+def songbloom_scoring(t: Path):
+    touch(t / "exp/phone/model.pt")
+    cwd, argv = songbloom(8)(t)
+    return cwd, [*argv, "--phone-model-dir", t / "exp/phone"], "songbloom.bin.score_dev", t / "exp/log/score_dev.log"
+
+
 TRAINING = [zipvoice_train, zipvoice_phone_recognizer, zipvoice_distill_train, study_pretrain, seedsvc_content_training, seedsvc_phase0,
-            seedsvc_phase1, songbloom_codebook, songbloom_features]
+            seedsvc_phase1, songbloom_codebook, songbloom_features, songbloom_training]
 INFERENCE = [zipvoice_stage(6, "zipvoice.bin.infer_zipvoice", "infer-epoch-12-avg-4.log"),
              zipvoice_stage(8, "zipvoice.bin.evaluate", "evaluate-epoch-12-avg-4.log"), zipvoice_dev_loss,
-             study_synthesis, study_evaluation, seedsvc_content, seedsvc_convert, seedsvc_evaluate]
+             study_synthesis, study_evaluation, seedsvc_content, seedsvc_convert, seedsvc_evaluate,
+             songbloom_generation, songbloom_scoring]
 BACKENDS = ["sge", "slurm"]
 
 
