@@ -60,7 +60,7 @@ def score(song, examples, max_tokens: int, device, flow_weight: float) -> dict:
         total = metrics if total is None else total + metrics
     n = total["frames"]
     return {"sketch_accuracy": total["sketch_acc"] / n, "ce": total["ce"] / n, "flow_loss": total["flow"] / n,
-            "loss": total["loss"] / n, "songs": int(total["utterances"]), "targets": int(n)}
+            "loss": total["loss"] / n, "dev_songs": int(total["utterances"]), "dev_targets": int(n)}
 
 
 def main(argv=None) -> int:
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     logger.info("%s: sketch accuracy %.1f %%, ce %.3f, flow loss %.4f on %d songs (%d targets)", args.output,
-                100 * result["sketch_accuracy"], result["ce"], result["flow_loss"], result["songs"], result["targets"])
+                100 * result["sketch_accuracy"], result["ce"], result["flow_loss"], result["dev_songs"], result["dev_targets"])
     return 0
 
 
