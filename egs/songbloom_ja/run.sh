@@ -45,6 +45,7 @@ max_tokens=4000           # LM positions per batch
 dtype=float32             # training precision: float32, bf16 or fp16 (CUDA)
 gradient_checkpointing=false
 avg=2                     # checkpoints averaged in stage 6
+recover_samples=4         # stage 3 with --init-from: songs the model generates per training lyric
 max_duration=40           # generation budget in seconds (stage 7)
 n_samples=1               # songs generated per test lyric
 phone_model_dir=pretrained/sung_phone_recognizer   # phone recognizer for sung audio (trained in 8a if missing)
@@ -69,7 +70,9 @@ help_message="Usage: $0 [options]
   --vae-config FILE --vae-ckpt FILE [--vae-prefix P]
                                   released VAE (default: random stand-ins in \$exp_dir/codecs)
   --muq-dir DIR                   released MuQ directory (default: a stand-in)
-  --codebook FILE                 sketch codebook to use (default: trained in stage 3)
+  --codebook FILE                 sketch codebook to use (default: made in stage 3: recovered from
+                                  --init-from's own songs, else k-means over MuQ frames)
+  --recover-samples N             songs per training lyric generated for the recovery (default: $recover_samples)
   --muq-layer N                   MuQ layer of the trained codebook (default: $muq_layer = last)
   --codebook-size K               sketch ids (default: the model config's num_pitch)
   --vq-steps N                    k-means updates (default: $vq_steps)
@@ -88,7 +91,7 @@ help_message="Usage: $0 [options]
   --phone-songs N                 mini songs rendered for that recognizer (default: $phone_songs)
   --results FILE                  results file of stage 8 (default: $results)
   --nj N                          feature jobs per split (default: $nj)
-  --use-gpu true|false            codebook and feature jobs ask for a GPU (default: $use_gpu)
+  --use-gpu true|false            every job but preparation asks for a GPU (default: $use_gpu)
   --device DEVICE                 auto, cpu, cuda, cuda:N or mps (default: $device)
 
 Stages:
@@ -96,7 +99,8 @@ Stages:
   1  preparation: lyrics from the lead part's score with phrase punctuation, style prompts,
      splits -> \$data_dir/prepared (lhotse manifests, SongBloom JSONL, songs.tsv, rejects.tsv)
   2  codecs: stand-in VAE and MuQ when the released ones are not given -> \$exp_dir/codecs
-  3  sketch codebook: k-means over MuQ frames of the training songs -> \$exp_dir/vq/codebook.pt
+  3  sketch codebook: with --init-from, recovered from the model's own songs (keeps its sketch
+     vocabulary); otherwise k-means over MuQ frames of the training songs -> \$exp_dir/vq/codebook.pt
   4  features: VAE latents, sketch ids, prompt latents -> \$data_dir/features (lhotse)
   5  training (from scratch, or --init-from a released model) -> \$exp_dir/songbloom
   6  averaging of the last --avg checkpoints -> \$exp_dir/songbloom/model-avgK.pt
@@ -174,6 +178,17 @@ fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   if [ -f "$codebook" ]; then
     log "Stage 3: sketch codebook $codebook exists; kept"
+  elif [ -n "$init_from" ]; then
+    rec=$exp_dir/recover
+    log "Stage 3: recover the sketch codebook of $init_from from its own songs -> $codebook (logs: $rec/log/)"
+    $decode_cmd --gpu $ngpu "$rec/log/infer.log" \
+      python3 -m songbloom.bin.infer --device "$device" --config "$model_config" --ckpt-path "$init_from" \
+        --input-jsonl "$prepared/songs_train.jsonl" --output-dir "$rec/songs" --n-samples "$recover_samples" \
+        --max-duration "$max_duration" --seed "$seed" --save-sketch true --progress false
+    $cuda_cmd --gpu $ngpu "$rec/log/recover_codebook.log" \
+      python3 -m songbloom.bin.recover_codebook --device "$device" --songs "$rec/songs/generated.jsonl" \
+        --muq-dir "$muq_dir" --output "$codebook" --codebook-size "$codebook_size" --seed "$seed"
+    grep -h "wrote" "$rec/log/recover_codebook.log" | sed 's/^.*INFO [^ ]* /  /'
   else
     log "Stage 3: sketch codebook on $device -> $codebook (log: $exp_dir/vq/log/train_vq.log)"
     $cuda_cmd --gpu $ngpu "$exp_dir/vq/log/train_vq.log" \

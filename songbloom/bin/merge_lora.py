@@ -17,8 +17,9 @@ from shirabe.cli import (
     run_main,
     setup_logging,
 )
+from songbloom.inference import apply_adapter
 from songbloom.models import load_model
-from songbloom.training.release import apply_adapter, save_release
+from songbloom.training.release import save_release
 
 logger = get_logger(__name__)
 
@@ -39,7 +40,7 @@ def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
     setup_logging(args.verbose)
     song = load_model(args.config, args.checkpoint, trust=args.trust_checkpoint, local_dir=args.config_dir)
-    merged = apply_adapter(song.model, args.adapter)
+    merged = apply_adapter(song, args.adapter, trust=args.trust_checkpoint).model
     state = {f"vae.vae.{k}": v for k, v in (song.vae.vae.state_dict().items() if song.vae is not None else [])}
     state.update({f"model.{k}": v.detach().cpu() for k, v in merged.state_dict().items()})
     save_release(args.output, state)

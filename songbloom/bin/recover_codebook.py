@@ -1,9 +1,10 @@
 """Estimate the sketch codebook a released SongBloom model was trained with, from songs it generated.
 
-Each line of ``--songs`` (JSONL) is one generated song: ``audio`` (the
-decoded song, any format and rate), ``sketch`` (a ``.npy`` of the sketch ids
+Each line of ``--songs`` (JSONL) is one generated song: ``audio`` (or
+``path``; the decoded song, any format and rate), ``sketch`` (a ``.npy`` of the sketch ids
 the model sampled for it) and optionally ``id_rate`` (ids per second, 25 for
-the released models). Songs are split (``--heldout-fraction``, ``--seed``)
+the released models): the ``generated.jsonl`` that ``songbloom.bin.infer
+--save-sketch true`` writes is such a file. Songs are split (``--heldout-fraction``, ``--seed``)
 into fitting and held-out songs; for every MuQ layer in ``--layers`` the
 centroid of each id's frames is its estimated row, and the layer whose rows
 re-quantise the held-out frames to the sampled ids most often wins
@@ -76,6 +77,8 @@ def read_songs(path: Path) -> list[dict]:
             item = json.loads(line)
         except json.JSONDecodeError as e:
             raise InputError(f"{path}:{lineno}: not JSON ({e.msg})") from None
+        if "audio" not in item and isinstance(item.get("path"), str):
+            item["audio"] = item["path"]  # songbloom.bin.infer's generated.jsonl
         for key in ("audio", "sketch"):
             if not isinstance(item.get(key), str):
                 raise InputError(f"{path}:{lineno}: field {key!r} (a path) is missing")

@@ -66,8 +66,11 @@ def release_state(model: nn.Module, vae_state: dict[str, torch.Tensor] | None) -
 
 
 def adapter_state(model: nn.Module, config: dict) -> dict:
-    """The trainable tensors of a peft model, keys relative to the MVSA-DiTAR, with the LoRA settings."""
+    """The trainable tensors of a peft model, keys relative to the MVSA-DiTAR, with the LoRA settings;
+    ``config["targets"]`` becomes the full names of the adapted layers (what the patterns or
+    ``--lora-train-all`` chose), so a loader needs no pattern rules."""
     assert is_peft(model)
+    config = {**config, "targets": sorted(unwrap(model).peft_config["default"].target_modules)}
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     state = model.state_dict()
     return {"adapter": {relative_key(k): state[k].detach().cpu() for k in sorted(trained)}, "config": config}
@@ -92,35 +95,14 @@ def read_adapter(path: Path) -> dict:
 
 
 def wrap_for_adapter(core: nn.Module, config: dict) -> nn.Module:
-    """``core`` (an MVSA-DiTAR) wrapped with the LoRA layers an adapter file was trained with."""
-    from shirabe.train.lora import all_linear_targets, resolve_targets, wrap_lora
+    """``core`` (an MVSA-DiTAR) wrapped with the LoRA layers an adapter file was trained with
+    (its ``targets`` are the full names of the adapted layers), the lyric table trainable if it was."""
+    from shirabe.train.lora import resolve_targets, wrap_lora
 
-    targets = all_linear_targets(core) if config.get("train_all") else resolve_targets(core, config["targets"])
+    targets = resolve_targets(core, config["targets"])
     wrapped = wrap_lora(core, targets, int(config["rank"]), float(config["alpha"]), float(config.get("dropout", 0.0)))
     from songbloom.training.modes import lyric_table
 
     if config.get("lyric_rows", "none") != "none":
         lyric_table(wrapped.get_base_model()).weight.requires_grad_(True)
     return wrapped
-
-
-def apply_adapter(core: nn.Module, path: Path) -> nn.Module:
-    """``core`` with the adapter of ``path`` merged in (returns the plain merged module)."""
-    from shirabe.cli import InputError
-
-    obj = read_adapter(path)
-    wrapped = wrap_for_adapter(core, obj["config"])
-    own = wrapped.state_dict()
-    state = {}
-    for key, value in obj["adapter"].items():
-        full = key if key in own else f"base_model.model.{key}"
-        if full not in own:
-            raise InputError(f"{path}: adapter tensor {key} does not fit the model")
-        if tuple(own[full].shape) != tuple(value.shape):
-            raise InputError(f"{path}: {key} has shape {tuple(value.shape)}, the model's is {tuple(own[full].shape)}")
-        state[full] = value
-    missing = [k for k in own if "lora_" in k and k not in state]
-    if missing:
-        raise InputError(f"{path}: {len(missing)} adapter tensors missing (e.g. {relative_key(missing[0])})")
-    wrapped.load_state_dict(state, strict=False)
-    return merge_lora(wrapped)

@@ -168,3 +168,26 @@ def test_bad_training_input_is_one_line(data, tmp_path):
     wide = write_config(tmp_path / "wide.yaml", latent_dim=16)
     with pytest.raises(InputError, match="latents have \\[8\\] channels"):
         train.main(train_args(wide, cuts, tmp_path / "e3", "--num-iters", "10", "--warmup", "1"))
+
+
+def test_an_adapter_on_every_linear_layer_loads_back(data, tmp_path):
+    from songbloom.inference import apply_adapter
+    from songbloom.training.release import adapter_state
+
+    config, cuts = data
+    cfg = load_config(config)
+    torch.manual_seed(0)
+    song = SongBloom(cfg, with_vae=False)
+    base = {k: v.clone() for k, v in song.model.state_dict().items()}
+    mode = TrainingMode("lora", "japanese", lora_rank=2, lora_train_all=True)
+    wrapped = prepare(song.model, mode, cfg.model.vocab)
+    one_step(wrapped, cfg, cuts)
+    state = adapter_state(wrapped, {"rank": 2, "alpha": 32.0, "dropout": 0.0, "lyric_rows": "japanese"})
+    assert any("block_conv" in t for t in state["config"]["targets"])  # not only the default patterns
+    torch.save(state, tmp_path / "adapter.pt")
+    fresh = SongBloom(cfg, with_vae=False)
+    fresh.model.load_state_dict(base)
+    merged = apply_adapter(fresh, tmp_path / "adapter.pt").model
+    expected = wrapped.merge_and_unload().state_dict()
+    for k, v in merged.state_dict().items():
+        assert torch.allclose(v, expected[k], atol=1e-6), k
