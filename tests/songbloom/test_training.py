@@ -191,3 +191,12 @@ def test_an_adapter_on_every_linear_layer_loads_back(data, tmp_path):
     expected = wrapped.merge_and_unload().state_dict()
     for k, v in merged.state_dict().items():
         assert torch.allclose(v, expected[k], atol=1e-6), k
+
+
+def test_lora_under_ddp_with_two_processes(data, tmp_path):
+    config, cuts = data
+    exp = tmp_path / "ddp"
+    assert train.main(train_args(config, cuts, exp, "--mode", "lora", "--num-iters", "2", "--warmup", "0",
+                                 "--save-every-n", "2", "--valid-interval", "0", "--world-size", "2")) == 0
+    adapter = torch.load(exp / "adapter.pt", weights_only=True)["adapter"]
+    assert any(".lora_B." in k for k in adapter) and load_model(exp / "songbloom.yaml") is not None
