@@ -84,6 +84,9 @@ def save_audio(
         raise ValueError(f"audio must be 1-D or (samples, channels), got shape {wav.shape}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".{ext}", dir=path.parent)
+    mask = os.umask(0)
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)  # mkstemp makes 0600; an audio file gets the usual mode
     os.close(fd)
     try:
         sf.write(tmp, wav, int(sr), format=fmt, subtype=subtype or default_subtype)

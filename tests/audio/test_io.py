@@ -78,3 +78,19 @@ def test_errors_name_the_file(tmp_path):
         load_audio(bad)
     with pytest.raises(InputError, match=r"\.ogg"):
         save_audio(tmp_path / "x.ogg", tone(), 24000)
+
+
+def test_saved_audio_gets_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    import numpy as np
+
+    from shirabe.audio import save_audio
+
+    mask = os.umask(0o022)
+    try:
+        path = save_audio(tmp_path / "a.wav", np.zeros(100, np.float32), 16000)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
