@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("shirabe", "zipvoice", "seedsvc", "songbloom")
+PACKAGES = ("shirabe", "zipvoice", "seedsvc", "songbloom", "acestep")
 BUILD_FILES = ("setup.py", "pyproject.toml", "MANIFEST.in", "README.md", "requirements.txt", "requirements-dev.txt")
 # Data files the code is known to open; the test finds the rest by their names in the code.
 KNOWN_DATA = {"shirabe/text/data/openjtalk_ipa.tsv", "shirabe/minicorpus/sentences_ja.txt",
