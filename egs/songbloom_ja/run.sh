@@ -228,8 +228,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   log "Stage 5: training ($mode${init_from:+ from $init_from}) on $device -> $model_dir (log: $model_dir/log/train.log)"
   $cuda_cmd --gpu $ngpu "$model_dir/log/train.log" \
     python3 -m songbloom.bin.train --device "$device" --config "$model_config" "${config_opts[@]}" \
-      --cuts "$feats/cuts_train.jsonl.gz" --dev-cuts "$feats/cuts_dev.jsonl.gz" --exp-dir "$model_dir" \
-      --mode "$mode" ${init_from:+--init-from "$init_from"} --num-iters "$num_iters" --lr "$lr" \
+      --cuts "$feats/cuts_train.jsonl.gz" --dev-manifest "$feats/cuts_dev.jsonl.gz" --exp-dir "$model_dir" \
+      --mode "$mode" ${init_from:+--checkpoint "$init_from"} --num-iters "$num_iters" --lr "$lr" \
       --warmup $((num_iters / 10)) --max-tokens "$max_tokens" --save-every-n $((num_iters / 4)) --seed "$seed" \
       --dtype "$dtype" --gradient-checkpointing "$gradient_checkpointing"
   grep -h "validation" "$model_dir/log/train.log" | tail -n 1 | sed 's/^.*INFO [^ ]* /  last /' || true

@@ -4,7 +4,7 @@ The mean of the trained tensors stored in the newest ``--avg`` checkpoints
 (``checkpoint-B.pt``; up to ``--iter B`` if given) of ``--exp-dir``. A full
 run's checkpoints hold every weight; a LoRA run's only the trainable tensors,
 which are averaged and merged into the base model (``--base``: the
-``--init-from`` checkpoint of the run). The result is a plain ``.pt`` in
+``--checkpoint`` of the run). The result is a plain ``.pt`` in
 upstream's layout beside the run's ``songbloom.yaml`` (``--output``, default
 ``<exp>/model-avg<K>.pt``), loadable with ``songbloom.models.load_model(yaml, pt)``.
 """
@@ -43,7 +43,7 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--exp-dir", type=Path, required=True, help="the training run (required)")
     p.add_argument("--avg", type=int, default=2, help="number of newest checkpoints to average")
     p.add_argument("--iter", type=int, default=0, help="newest checkpoint to use (0: the newest there is)")
-    p.add_argument("--base", type=Path, default=None, help="LoRA runs: the base model's .pt (the run's --init-from)")
+    p.add_argument("--base", type=Path, default=None, help="LoRA runs: the base model's .pt (the run's --checkpoint) (default: none)")
     p.add_argument("--output", type=Path, default=None, help="file to write (default: <exp>/model-avg<K>.pt)")
     add_trust_checkpoint_argument(p)
     add_verbose_argument(p)

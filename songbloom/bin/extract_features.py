@@ -65,9 +65,9 @@ def get_parser() -> ArgumentParser:
                    help="VAE checkpoint ({'state_dict': ...}, or a SongBloom .pt with --vae-prefix) (required)")
     p.add_argument("--vae-prefix", default="", help="key prefix of the VAE inside the checkpoint ('vae.vae.' for a "
                                                     "SongBloom .pt); empty: none")
-    p.add_argument("--muq-dir", type=Path, default=None, help="local MuQ directory (needed with --codebook)")
+    p.add_argument("--muq-dir", type=Path, default=None, help="local MuQ directory (needed with --codebook) (default: none)")
     p.add_argument("--codebook", type=Path, default=None,
-                   help="sketch codebook (train_vq or recover_codebook); none: no sketch ids")
+                   help="sketch codebook (train_vq or recover_codebook) (default: none, no sketch ids)")
     p.add_argument("--part", type=int, default=1, help="which part of the manifest to do (1-based, $JOB)")
     p.add_argument("--num-parts", type=int, default=1, help="how many parts the manifest is split into ($nj)")
     p.add_argument("--min-duration", type=float, default=1.28,

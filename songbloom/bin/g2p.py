@@ -15,7 +15,14 @@ import json
 import sys
 from pathlib import Path
 
-from shirabe.cli import ArgumentParser, InputError, add_bool_argument, run_main
+from shirabe.cli import (
+    ArgumentParser,
+    InputError,
+    add_bool_argument,
+    add_verbose_argument,
+    run_main,
+    setup_logging,
+)
 from songbloom.g2p import LyricError, load_vocab, lyrics_to_phonemes, tokenize
 
 
@@ -27,6 +34,7 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--user-dict", type=Path, default=None, help="MeCab CSV user dictionary (default: none)")
     add_bool_argument(p, "--ids", False, "print vocabulary ids instead of symbols")
     add_bool_argument(p, "--allow-unknown", False, "count symbols the vocabulary lacks instead of failing")
+    add_verbose_argument(p)
     return p
 
 
@@ -51,6 +59,7 @@ def songs(args) -> list[tuple[str, str]]:
 
 def main(argv=None) -> int:
     args = get_parser().parse_args(argv)
+    setup_logging(args.verbose)
     vocab = load_vocab(args.vocab)
     for where, text in songs(args):
         try:

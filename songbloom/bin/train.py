@@ -63,9 +63,10 @@ def get_parser() -> ArgumentParser:
                    help="the folder '???' stands for in the config (its files: VAE json/ckpt, vocab); "
                         "default: the config's folder")
     p.add_argument("--cuts", type=Path, required=True, help="training feature cuts (required)")
-    p.add_argument("--dev-cuts", type=Path, default=None, help="held-out feature cuts for the dev loss (default: none)")
+    p.add_argument("--dev-manifest", dest="dev_cuts", type=Path, default=None,
+                   help="held-out feature cuts for the dev loss (default: none)")
     p.add_argument("--exp-dir", type=Path, required=True, help="experiment directory (required)")
-    p.add_argument("--init-from", type=Path, default=None,
+    p.add_argument("--checkpoint", dest="init_from", type=Path, default=None,
                    help="start from this checkpoint (a released {name}.pt: vae.vae.* + model.*) instead of random "
                         "weights (default: none)")
     p.add_argument("--mode", choices=MODES, default="full", help="full fine-tuning or LoRA adapters")
@@ -74,7 +75,7 @@ def get_parser() -> ArgumentParser:
                         "training never reached) or none (default: all for full, japanese for lora)")
     add_bool_argument(p, "--init-japanese-rows", None,
                       "start the untrained Japanese lyric rows from their IPA neighbours (default: true with "
-                      "--init-from, false from scratch)")
+                      "--checkpoint, false from scratch)")
     p.add_argument("--lora-rank", type=int, default=16, help="LoRA rank")
     p.add_argument("--lora-alpha", type=float, default=32.0, help="LoRA alpha")
     p.add_argument("--lora-dropout", type=float, default=0.05, help="dropout on the LoRA input")
@@ -93,7 +94,7 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--save-every-n", type=int, default=200, help="write checkpoint-N.pt every N updates")
     p.add_argument("--keep-last-k", type=int, default=5, help="checkpoints kept")
     p.add_argument("--log-interval", type=int, default=25, help="log every N updates")
-    p.add_argument("--valid-interval", type=int, default=200, help="dev loss every N updates (with --dev-cuts)")
+    p.add_argument("--valid-interval", type=int, default=200, help="dev loss every N updates (with --dev-manifest)")
     add_bool_argument(p, "--allow-unknown", False, "drop lyric symbols the vocabulary lacks instead of failing")
     add_training_arguments(p, seed=0, dtype="float32", max_grad_norm=1.0)
     return p

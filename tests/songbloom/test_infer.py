@@ -85,7 +85,7 @@ def test_help_lists_every_option_with_its_default():
                "--trust-checkpoint", "--n-samples", "--seed", "--dtype", "--device", "--num-threads", "--max-duration",
                "--output-format", "--cfg-coef", "--temp", "--top-k", "--top-p", "--penalty-repeat",
                "--penalty-window", "--steps", "--diff-temp", "--dit-cfg-type", "--allow-unknown", "--user-dict",
-               "--progress", "--verbose"]
+               "--progress", "--save-sketch", "--verbose"]
     blocks = re.split(r"\n  (?=-)", text.split("options:", 1)[1])
     by_option = {b.split()[0].rstrip(","): " ".join(b.split()) for b in blocks if b.strip().startswith("--")}
     assert sorted(by_option) == sorted(options)

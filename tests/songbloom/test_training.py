@@ -33,7 +33,7 @@ def data(tmp_path_factory):
 
 
 def train_args(config, cuts, exp, *extra):
-    return ["--config", str(config), "--cuts", str(cuts), "--dev-cuts", str(cuts), "--exp-dir", str(exp),
+    return ["--config", str(config), "--cuts", str(cuts), "--dev-manifest", str(cuts), "--exp-dir", str(exp),
             "--device", "cpu", "--tensorboard", "false", "--max-tokens", "400", "--log-interval", "10", *extra]
 
 
@@ -128,7 +128,7 @@ def test_lora_run_merges_into_an_equal_model(data, tmp_path):
     assert train.main(train_args(config, cuts, base, "--num-iters", "2", "--warmup", "0", "--save-every-n", "2",
                                  "--valid-interval", "0")) == 0
     exp = tmp_path / "lora"
-    assert train.main(train_args(config, cuts, exp, "--init-from", str(base / "model.pt"), "--mode", "lora",
+    assert train.main(train_args(config, cuts, exp, "--checkpoint", str(base / "model.pt"), "--mode", "lora",
                                  "--num-iters", "6", "--warmup", "0", "--lr", "1e-2", "--lora-rank", "4",
                                  "--save-every-n", "3", "--valid-interval", "0")) == 0
     adapter = torch.load(exp / "adapter.pt", weights_only=True)
