@@ -8,7 +8,7 @@
 """
 
 from acestep.models.config import TransformerConfig, load_config
-from acestep.models.loading import load_transformer
+from acestep.models.loading import load_transformer, save_transformer
 from acestep.models.transformer import ACEStepTransformer, TransformerOutput
 
-__all__ = ["ACEStepTransformer", "TransformerConfig", "TransformerOutput", "load_config", "load_transformer"]
+__all__ = ["ACEStepTransformer", "TransformerConfig", "TransformerOutput", "load_config", "load_transformer", "save_transformer"]

@@ -169,3 +169,21 @@ def load_config(path: str | Path) -> TransformerConfig:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a readable JSON file ({exc})") from None
     return TransformerConfig.from_dict(data, str(path))
+
+
+def config_dict(config: TransformerConfig) -> dict[str, Any]:
+    """``config`` in the released ``config.json`` key set (+ ``lyric_encoder_config`` when not the released sizes)."""
+    out: dict[str, Any] = {"_class_name": "Transformer2DModel", "_diffusers_version": "0.27.2"}
+    for name in ("in_channels", "num_layers"):
+        out[name] = getattr(config, name)
+    out["inner_dim"] = config.inner_dim
+    for name in ("attention_head_dim", "num_attention_heads", "mlp_ratio", "out_channels", "max_position",
+                 "rope_theta", "speaker_embedding_dim", "text_embedding_dim", "ssl_encoder_depths", "ssl_names",
+                 "ssl_latent_dims", "patch_size", "max_height", "max_width", "lyric_encoder_vocab_size",
+                 "lyric_hidden_size"):
+        value = getattr(config, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    lyric = {k: getattr(config.lyric_encoder, k) for k in RELEASED_LYRIC_ENCODER}
+    if lyric != RELEASED_LYRIC_ENCODER:
+        out["lyric_encoder_config"] = lyric
+    return out

@@ -1,4 +1,4 @@
-"""Strict loading of an ACE-Step v1 transformer folder (``config.json`` + ``diffusion_pytorch_model.safetensors``).
+"""Strict loading (and saving) of an ACE-Step v1 transformer folder (``config.json`` + ``diffusion_pytorch_model.safetensors``).
 
 Every missing, unexpected or mis-shaped tensor is a one-line :class:`~shirabe.cli.InputError`
 naming the weights file; so are a missing folder or file and an unreadable safetensors file.
@@ -7,11 +7,13 @@ Tensors are cast to the requested dtype (the released file is 16-bit).
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import torch
 
-from acestep.models.config import load_config
+from acestep.models.config import config_dict, load_config
 from acestep.models.transformer import ACEStepTransformer
 from shirabe.cli import InputError
 
@@ -67,3 +69,19 @@ def load_transformer(folder: str | Path, device: str | torch.device = "cpu",
     check_state(model, state, str(weights))
     model.load_state_dict({k: v.to(dtype) for k, v in state.items()}, strict=True, assign=True)
     return model.to(device).eval()
+
+
+def save_transformer(model: ACEStepTransformer, folder: str | Path, dtype: torch.dtype = torch.float32) -> Path:
+    """Write ``config.json`` + the weights in the released layout; each file atomically."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    tmp = folder / (WEIGHTS_NAME + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, folder / WEIGHTS_NAME)
+    tmp = folder / (CONFIG_NAME + ".tmp")
+    tmp.write_text(json.dumps(config_dict(model.config), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / CONFIG_NAME)
+    return folder
