@@ -32,6 +32,7 @@ from lhotse import CutSet
 from shirabe.cli import ArgumentParser, InputError, add_bool_argument, get_logger, run_main
 from shirabe.train.dist import cleanup_dist, launch, wrap_ddp
 from shirabe.train.loop import SEED_STRIDE_PER_RANK, Trainer, new_training_params
+from shirabe.train.lora import unwrap
 from shirabe.train.lr_scheduler import WarmupCosine
 from shirabe.train.metrics import TensorBoard
 from shirabe.train.options import add_training_arguments, check_training_arguments, resolve_dtype
@@ -200,7 +201,7 @@ def write_release(args, plan: Plan, model, vae_state) -> None:
     if plan.mode.mode == "lora":
         mode = plan.mode
         release.save_release(exp / release.ADAPTER_NAME, release.adapter_state(
-            model.module if hasattr(model, "module") else model,
+            unwrap(model),
             {"rank": mode.lora_rank, "alpha": mode.lora_alpha, "dropout": mode.lora_dropout,
              "targets": list(mode.lora_targets), "train_all": mode.lora_train_all, "lyric_rows": mode.lyric_rows}))
     logger.info("model folder %s: %s + %s%s (load with songbloom.models.load_model(%s))", exp, yaml_path.name,
