@@ -293,7 +293,14 @@ class ACEStepTransformer(nn.Module):
     def decode(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor,
                encoder_hidden_states: torch.Tensor, encoder_hidden_mask: torch.Tensor, timestep: torch.Tensor,
                ssl_hidden_states=None, block_controlnet_hidden_states: torch.Tensor | None = None,
-               controlnet_scale: float = 1.0, return_intermediates: bool = False):
+               controlnet_scale: float = 1.0, return_intermediates: bool = False,
+               block_residuals: dict[int, torch.Tensor] | None = None):
+        """The denoiser over a prepared condition sequence (see :meth:`encode`).
+
+        ``block_residuals`` maps a block index to a [B, T, inner] tensor added to that block's input
+        (a ControlNet's per-layer signal; scale it before passing it). Without it the forward is
+        exactly the released model's.
+        """
         width = hidden_states.shape[-1]
         embedded_timestep = self.timestep_embedder(timestep_features(timestep).to(hidden_states.dtype))
         temb = self.t_block(embedded_timestep)
@@ -307,6 +314,8 @@ class ACEStepTransformer(nn.Module):
                                                                  self.config.rope_theta, x.device)]
         taps: list[torch.Tensor] = []
         for index, block in enumerate(self.transformer_blocks):
+            if block_residuals is not None and index in block_residuals:
+                x = x + block_residuals[index].to(x.dtype)
             args = (x, attention_mask, encoder_hidden_states, encoder_hidden_mask, rotary, rotary_context, temb)
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
                 x = torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False)
@@ -331,9 +340,9 @@ class ACEStepTransformer(nn.Module):
                 speaker_embeds: torch.Tensor, lyric_token_idx: torch.Tensor, lyric_mask: torch.Tensor,
                 timestep: torch.Tensor, ssl_hidden_states=None,
                 block_controlnet_hidden_states: torch.Tensor | None = None, controlnet_scale: float = 1.0,
-                return_dict: bool = True):
+                return_dict: bool = True, block_residuals: dict[int, torch.Tensor] | None = None):
         context, context_mask = self.encode(encoder_text_hidden_states, text_attention_mask, speaker_embeds,
                                             lyric_token_idx, lyric_mask)
         out = self.decode(hidden_states, attention_mask, context, context_mask, timestep, ssl_hidden_states,
-                          block_controlnet_hidden_states, controlnet_scale)
+                          block_controlnet_hidden_states, controlnet_scale, block_residuals=block_residuals)
         return out if return_dict else (out.sample, out.proj_losses)
