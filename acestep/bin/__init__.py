@@ -1,0 +1,1 @@
+"""ACE-Step command-line tools (``python -m acestep.bin.<name>``)."""
