@@ -37,9 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Binaries that run no PyTorch model, so they take no --device, and why.
 NO_MODEL = {
+    "acestep.bin.compare": "copies audio and writes a listening page",
+    "acestep.bin.rating_stats": "statistics of rating sheets (scipy)",
+    "acestep.bin.validate_config": "checks a config file (the model's module names come from a meta-device build)",
     "shirabe.bin.g2p": "text frontend (pyopenjtalk)",
     "shirabe.bin.manifests": "splits and joins manifests",
     "shirabe.bin.plot_spectrograms": "draws log-mel spectrograms",
+    "acestep.bin.merge_lora": "adds adapter weights to the base weights",
     "songbloom.bin.average": "averages stored weights",
     "songbloom.bin.g2p": "text frontend (pyopenjtalk)",
     "songbloom.bin.make_standins": "writes random weights",
