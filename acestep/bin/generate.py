@@ -25,7 +25,6 @@ from pathlib import Path
 from shirabe.cli import (
     ArgumentParser,
     InputError,
-    add_bool_argument,
     add_device_argument,
     add_num_threads_argument,
     add_verbose_argument,
@@ -42,6 +41,7 @@ FORMATS = ("wav", "flac", "mp3")
 
 
 def get_parser() -> ArgumentParser:
+    from acestep.sampling.options import add_guidance_arguments
     from acestep.text.lyrics import add_lyrics_arguments
 
     p = ArgumentParser(prog="python -m acestep.bin.generate", description=__doc__)
@@ -58,20 +58,7 @@ def get_parser() -> ArgumentParser:
     p.add_argument("--output", required=True, metavar="FILE", help="output audio file: .wav, .flac or .mp3")
     p.add_argument("--seed", type=int, default=None, help="noise seed (default: a random one, recorded in the JSON)")
     p.add_argument("--infer-step", type=int, default=60, help="denoising steps")
-    p.add_argument("--guidance-scale", type=float, default=15.0, help="guidance scale (0 or 1: no guidance)")
-    p.add_argument("--cfg-type", choices=("apg", "cfg", "cfg_star"), default="apg", help="guidance rule")
-    p.add_argument("--omega-scale", type=float, default=10.0, help="omega of the Euler step (update rescaling)")
-    p.add_argument("--guidance-interval", type=float, default=0.5,
-                   help="fraction of the steps (in the middle) that are guided")
-    p.add_argument("--guidance-interval-decay", type=float, default=0.0,
-                   help="linear decay of the scale toward --min-guidance-scale over the guided steps (0: none)")
-    p.add_argument("--min-guidance-scale", type=float, default=3.0, help="the scale the decay heads for")
-    add_bool_argument(p, "--use-erg-tag", True, "unconditional prompt states with attention temperature (ERG)")
-    add_bool_argument(p, "--use-erg-lyric", True, "unconditional lyric states with attention temperature (ERG)")
-    add_bool_argument(p, "--use-erg-diffusion", True, "unconditional DiT pass with attention temperature (ERG)")
-    p.add_argument("--guidance-scale-text", type=float, default=0.0,
-                   help="double-condition guidance: text scale (used when both it and --guidance-scale-lyric > 1)")
-    p.add_argument("--guidance-scale-lyric", type=float, default=0.0, help="double-condition guidance: lyric scale")
+    add_guidance_arguments(p)
     p.add_argument("--task", choices=TASKS, default="text2music", help="what to generate")
     p.add_argument("--ref-audio", metavar="FILE", help="audio2audio: reference audio (default: none)")
     p.add_argument("--ref-audio-strength", type=float, default=0.5,
@@ -188,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from acestep.pipeline import ACEStepPipeline, GenerationRequest
-    from acestep.sampling.loop import GuidanceSettings
+    from acestep.sampling.options import guidance_from_args
     from shirabe.audio.io import save_audio
     from shirabe.cli import resolve_device
 
@@ -202,12 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     pipe = ACEStepPipeline.from_checkpoint_dir(args.checkpoint_dir, device, dtype, args.lora_path, args.lora_weight)
     load_seconds = time.perf_counter() - t0
-    guidance = GuidanceSettings(
-        guidance_scale=args.guidance_scale, cfg_type=args.cfg_type, omega_scale=args.omega_scale,
-        guidance_interval=args.guidance_interval, guidance_interval_decay=args.guidance_interval_decay,
-        min_guidance_scale=args.min_guidance_scale, use_erg_tag=args.use_erg_tag, use_erg_lyric=args.use_erg_lyric,
-        use_erg_diffusion=args.use_erg_diffusion, guidance_scale_text=args.guidance_scale_text,
-        guidance_scale_lyric=args.guidance_scale_lyric)
+    guidance = guidance_from_args(args)
     request = GenerationRequest(
         prompt=args.prompt, lyrics=lyrics, duration=args.duration, task=args.task, seed=seed,
         retake_seed=retake_seed, infer_step=args.infer_step, guidance=guidance, ref_audio=args.ref_audio,

@@ -18,6 +18,7 @@ the hard mask (see :mod:`acestep.sampling.tasks`). Latents stay float32; the mod
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -116,9 +117,15 @@ def encode_conditions(model, cond: Conditions, settings: GuidanceSettings):
 
 @torch.no_grad()
 def denoise(model, start: StartPoint, cond: Conditions, settings: GuidanceSettings,
-            progress: bool = True) -> torch.Tensor:
+            progress: bool = True, residuals: Callable[[torch.Tensor, torch.Tensor], dict | None] | None = None
+            ) -> torch.Tensor:
     """Run the loop from ``start``; returns float32 latents [B, 8, 16, T] (window only, see
-    :meth:`StartPoint.finish`)."""
+    :meth:`StartPoint.finish`).
+
+    ``residuals(x, timestep)`` (optional, e.g. a ControlNet) gives per-block residuals
+    ``{block index: [B, T, inner]}`` (or None) once per step; they reach
+    :meth:`ACEStepTransformer.decode` as ``block_residuals`` in the conditional and the
+    unconditional pass alike."""
     dtype = next(model.parameters()).dtype
     device = next(model.parameters()).device
     states, mask, null, text_only = encode_conditions(model, cond, settings)
@@ -135,17 +142,20 @@ def denoise(model, start: StartPoint, cond: Conditions, settings: GuidanceSettin
         x0 = start.source.to(device=device, dtype=torch.float32)
         z0 = start.noise.to(device=device, dtype=torch.float32)
 
+    block = None  # this step's residuals (set in the loop)
+
     def velocity(context, timestep, diffusion_erg=False):
         hooks = (erg.diffusion_query_temperature(model, settings.erg_diffusion_blocks, settings.erg_tau)
                  if diffusion_erg else contextlib.nullcontext())
         with hooks:
-            out = model.decode(x.to(dtype), frame_mask, context, mask, timestep).sample
+            out = model.decode(x.to(dtype), frame_mask, context, mask, timestep, block_residuals=block).sample
         return out.float()
 
     steps = range(start.first_step, n)
     for i in tqdm(steps, total=len(steps), desc="denoise", disable=not progress):
         t = timesteps[i]
         timestep = t.expand(batch).float()
+        block = residuals(x, timestep) if residuals is not None else None
         v = velocity(states, timestep)
         if settings.guided and g_start <= i < g_end:
             scale = guidance_scale_at(i, g_start, g_end, settings.guidance_scale, settings.min_guidance_scale,
