@@ -92,6 +92,9 @@ def encode_lyric_ids(tokenizer, lyrics: str, language: str = "auto", source: str
     return list(tokenizer.encode(lyrics, language=language, source=source))
 
 
+TRAINED_LORA_CONFIG = "lora_config.json"
+
+
 class ACEStepPipeline:
     def __init__(self, transformer, dcae, text_encoder, lyric_tokenizer=None,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
@@ -115,10 +118,15 @@ class ACEStepPipeline:
         _check_folder(root)
         transformer = load_transformer(root / "ace_step_transformer", device, dtype)
         if lora_path is not None:
-            from acestep.models.lora import load_lora
+            from acestep.models.lora import load_lora, trained_settings_beside
 
-            merged = load_lora(transformer, lora_path, lora_weight)
-            logger.info("merged a LoRA into %d layers (weight %s): %s", len(merged), lora_weight, lora_path)
+            settings = trained_settings_beside(lora_path)
+            merged = load_lora(transformer, lora_path, lora_weight, settings)
+            if settings is None:
+                logger.info("merged a LoRA into %d layers (weight %s): %s", len(merged), lora_weight, lora_path)
+            else:
+                logger.info("merged a LoRA into %d layers (weight %s x trained scaling %.4g from its %s): %s",
+                            len(merged), lora_weight, settings.scaling, TRAINED_LORA_CONFIG, lora_path)
         dcae = MusicDCAE.from_checkpoint_dir(root, device)
         # UMT5 overflows in float16: it then runs in float32 and its states are cast
         text_encoder = TextEncoder.from_dir(root / "umt5-base", device,

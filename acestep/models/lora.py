@@ -154,6 +154,18 @@ def load_lora(model: nn.Module, path: str | Path, lora_weight: float = 1.0,
     return merge_adapter(model, adapter, scale, str(path))
 
 
+def trained_settings_beside(path: str | Path, name: str = "lora_config.json") -> LoraSettings | None:
+    """The training scaling of the adapter at ``path`` when its LoRA config JSON lies beside it.
+
+    The file layout holds no alpha, so the released pipeline plays an adapter at ``lora_weight`` x B@A;
+    an adapter trained with alpha/r != 1 (or rslora) only sounds as trained with that factor. The
+    trainer and the accompaniment bundles write the config beside the weights; adapters without it
+    (e.g. the released ones) keep the pipeline's convention.
+    """
+    config = _lora_path(path).parent / name
+    return read_lora_config(config) if config.is_file() else None
+
+
 def save_lora(path: str | Path, adapter: Adapter) -> Path:
     """Write ``adapter`` in the released layout (float32), atomically; a folder gets ``LORA_FILE``."""
     from safetensors.torch import save_file
