@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Binaries that run no PyTorch model, so they take no --device, and why.
 NO_MODEL = {
+    "acestep.bin.make_standins": "writes random weights",
     "acestep.bin.compare": "copies audio and writes a listening page",
     "acestep.bin.rating_stats": "statistics of rating sheets (scipy)",
     "acestep.bin.validate_config": "checks a config file (the model's module names come from a meta-device build)",
