@@ -284,12 +284,19 @@ class OptunaConfig(_Strict):
     @field_validator("search_space")
     @classmethod
     def _known_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        layers = _num_layers(info)
+        defaults = TrainingConfig()
+        # the defaults' layer indices brought inside the model, so only the searched value is judged
+        base = defaults.model_copy(update={
+            "ssl_depths": [min(d, layers - 1) for d in defaults.ssl_depths],
+            "accompaniment": defaults.accompaniment.model_copy(update={"injection_layers": sorted(
+                {min(i, layers - 1) for i in defaults.accompaniment.injection_layers})})})
         for name, spec in value.items():
             field = resolve_field(name)  # raises ValueError for an unknown name
             ends = spec.choices if isinstance(spec, CategoricalParam) else [spec.low, spec.high]
             for end in ends:
                 try:
-                    apply_overrides(TrainingConfig(), {field: end}, num_layers=_num_layers(info))
+                    apply_overrides(base, {field: end}, num_layers=layers)
                 except InputError as exc:
                     reason = str(exc).split(f"{field}: ", 1)[-1]
                     raise ValueError(f"@{name}: {end!r} is not a valid {field}: {reason}") from None

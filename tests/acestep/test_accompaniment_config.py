@@ -224,3 +224,14 @@ def test_validate_config_binary(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith(
         f"{bad}: accompaniment.injection_layers: layer 5 does not exist in a 4-layer transformer (allowed: 0..3)")
+
+
+def test_search_space_of_a_small_model_is_judged_on_the_searched_value_only(tmp_path):
+    path = tmp_path / "optuna.json"
+    path.write_text(json.dumps({"n_trials": 2, "search_space": {
+        "reference_strength": {"type": "float", "low": 0.2, "high": 0.8}}}))
+    assert load_config(path, "optuna", num_layers=2).search_space["reference_strength"].high == 0.8
+    path.write_text(json.dumps({"n_trials": 2, "search_space": {
+        "reference_strength": {"type": "float", "low": 0.2, "high": 1.5}}}))
+    with pytest.raises(InputError, match="reference_strength"):
+        load_config(path, "optuna", num_layers=2)
