@@ -1,4 +1,4 @@
-"""How egs/seedsvc, egs/songbloom_ja and egs/zipvoice_ja submit their heavy steps to a cluster.
+"""How egs/seedsvc, egs/songbloom_ja, egs/acestep_accompaniment and egs/zipvoice_ja submit their heavy steps to a cluster.
 
 Training must be a ``$cuda_cmd`` job that asks for a GPU, inference and evaluation
 ``$decode_cmd`` jobs, and every such binary gets ``--device``. The stand-in qsub and sbatch of
@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 ZIPVOICE = REPO / "egs" / "zipvoice_ja"
 SEEDSVC = REPO / "egs" / "seedsvc"
 SONGBLOOM = REPO / "egs" / "songbloom_ja"
+ACCOMPANIMENT = REPO / "egs" / "acestep_accompaniment"
 STANDINS = REPO / "tests" / "utils" / "standins"
 TOOL = {"sge": "qsub", "slurm": "sbatch"}
 # What conf/queue.conf and conf/slurm.conf turn --gpu 1, --gpu 0 and --mem 4G ($decode_cmd) into.
@@ -225,12 +226,39 @@ def songbloom_scoring(t: Path):
     return cwd, [*argv, "--phone-model-dir", t / "exp/phone"], "songbloom.bin.score_dev", t / "exp/log/score_dev.log"
 
 
+def accompaniment(stage: int):
+    def argv(t: Path):
+        return ACCOMPANIMENT, ["./run.sh", "--stage", stage, "--stop-stage", stage, "--data-dir", t / "data",
+                               "--exp-dir", t / "exp"]
+    return argv
+
+
+def accompaniment_cache(t: Path):
+    return *accompaniment(2)(t), "acestep.bin.cache_latents", t / "data/cache/log/vocal.log"
+
+
+def accompaniment_training(t: Path):
+    return *accompaniment(3)(t), "acestep.bin.train_accompaniment", t / "exp/image2image/log/train.log"
+
+
+def accompaniment_controlnet(t: Path):
+    return *accompaniment(4)(t), "acestep.bin.train_accompaniment", t / "exp/controlnet/log/train.log"
+
+
+def accompaniment_generation(t: Path):
+    touch(t / "data/prepared/test/vocal/k1.flac", t / "data/prepared/test/vocal/k1_lyrics.txt")
+    touch(t / "data/prepared/test/vocal/k1_prompt.txt", text="pop, piano")
+    return *accompaniment(6)(t), "acestep.bin.generate_accompaniment", \
+        t / "exp/generate/image2image_s0.3/log/generate.k1.log"
+
+
 TRAINING = [zipvoice_train, zipvoice_phone_recognizer, zipvoice_distill_train, study_pretrain, seedsvc_content_training, seedsvc_phase0,
-            seedsvc_phase1, songbloom_codebook, songbloom_features, songbloom_training]
+            seedsvc_phase1, songbloom_codebook, songbloom_features, songbloom_training, accompaniment_cache,
+            accompaniment_training, accompaniment_controlnet]
 INFERENCE = [zipvoice_stage(6, "zipvoice.bin.infer_zipvoice", "infer-epoch-12-avg-4.log"),
              zipvoice_stage(8, "zipvoice.bin.evaluate", "evaluate-epoch-12-avg-4.log"), zipvoice_dev_loss,
              study_synthesis, study_evaluation, seedsvc_content, seedsvc_convert, seedsvc_evaluate,
-             songbloom_generation, songbloom_scoring]
+             songbloom_generation, songbloom_scoring, accompaniment_generation]
 BACKENDS = ["sge", "slurm"]
 
 
@@ -301,7 +329,8 @@ def test_ddp_training_asks_for_one_gpu_per_process(tmp_path):
     assert job.option("--world-size") == "4"
 
 
-@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM], ids=["zipvoice_ja", "seedsvc", "songbloom_ja"])
+@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM, ACCOMPANIMENT],
+                         ids=["zipvoice_ja", "seedsvc", "songbloom_ja", "acestep_accompaniment"])
 @pytest.mark.parametrize(("options", "message"), [
     (["--use-gpu", "false", "--device", "cuda"], "--device cuda needs --use-gpu true"),
     (["--device", "gpu"], "--device gpu: expected auto, cpu, cuda, cuda:N or mps"),
@@ -313,7 +342,8 @@ def test_bad_device_settings_fail_before_any_submission(recipe, options, message
     assert jobs == []
 
 
-@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM], ids=["zipvoice_ja", "seedsvc", "songbloom_ja"])
+@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM, ACCOMPANIMENT],
+                         ids=["zipvoice_ja", "seedsvc", "songbloom_ja", "acestep_accompaniment"])
 def test_help_lists_the_gpu_options_with_their_defaults(recipe):
     r = subprocess.run(["./run.sh", "--help"], cwd=recipe, capture_output=True, text=True)
     assert r.returncode == 0
