@@ -67,6 +67,13 @@ def mix_matched(vocal: np.ndarray, accompaniment: np.ndarray, sr: int, offset_lu
     return mix, acc_gain, mix_gain
 
 
+def remove_dc(wav: np.ndarray) -> np.ndarray:
+    """``wav`` minus its per-channel mean. A decoder's constant offset is inaudible but counts in the sample
+    peak and, amplified by a loudness gain, would swamp the mix."""
+    wav = np.asarray(wav, dtype=np.float32)
+    return (wav - wav.mean(axis=0, keepdims=True)).astype(np.float32) if wav.size else wav
+
+
 def peak_limit(wav: np.ndarray, peak: float = MIX_PEAK) -> tuple[np.ndarray, float]:
     """``(wav, 1.0)`` when its sample peak is at most ``peak``, else ``wav`` scaled down to that peak."""
     wav = np.asarray(wav)

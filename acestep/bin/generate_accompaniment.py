@@ -13,8 +13,9 @@ exactly as long as it (see :mod:`acestep.accompaniment.inference`):
 Outputs in ``--output-dir``: ``<key>_accompaniment.<fmt>`` and ``<key>_mix.<fmt>`` (vocal + the
 accompaniment scaled to the vocal's loudness + ``--mix-offset`` LU, the sum scaled down as a whole
 when its peak exceeds 0.98), or only ``<key>_mix.<fmt>`` with ``--output-type mix``; and
-``<key>_input_params.json`` with every setting. A generated track is written at the level the model
-produced it, scaled down as a whole only when its peak exceeds 1 (``output_gain`` in the JSON).
+``<key>_input_params.json`` with every setting. A generated track loses its constant (DC) offset and is
+otherwise written at the level the model produced it, scaled down as a whole only when its peak exceeds 1
+(``output_gain`` in the JSON).
 
 Example:
   python -m acestep.bin.generate_accompaniment --checkpoint-dir ACE-Step-v1-3.5B \\
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         generate_accompaniment,
         resolve_mode,
     )
-    from acestep.accompaniment.loudness import mix_matched, normalize_loudness, peak_limit
+    from acestep.accompaniment.loudness import mix_matched, normalize_loudness, peak_limit, remove_dc
     from acestep.pipeline import ACEStepPipeline
     from acestep.sampling.options import guidance_from_args, guidance_record
     from shirabe.audio.io import save_audio
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             guidance=guidance, ref_strength=args.ref_strength, controlnet_scale=args.controlnet_scale, seed=seed,
             baseline=args.baseline, blend=blend, lyrics_language=args.lyrics_language, romanizer=args.romanizer,
             lyrics_source=lyrics_source, progress=True)
-        audio = result.audio.numpy().T  # [N, 2]
+        audio = remove_dc(result.audio.numpy().T)  # [N, 2], without the decoder's constant offset
         written, acc_gain, mix_gain, out_gain = {}, None, None, None
         if generated_type == "accompaniment":
             if output_type == "accompaniment":

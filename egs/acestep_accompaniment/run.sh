@@ -72,7 +72,8 @@ Stages:
   5  Optuna search (only with --optuna true) -> \$exp_dir/optuna/best_config.json
   6  generation for the held-out vocals: image2image at each --strengths, ControlNet, and the
      base model's audio2audio as the baseline -> \$exp_dir/generate/<system>/
-  7  evaluation: metrics -> \$results; blind comparison page -> \$exp_dir/compare/index.html"
+  7  evaluation: metrics -> \$results; blind comparison page -> \$exp_dir/compare/index.html;
+     spectrograms of the first test key (vocal, target, every system) -> \$exp_dir/spectrogram.png"
 
 . ./path.sh
 . ./cmd.sh
@@ -188,5 +189,9 @@ if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
       --note "$note" --progress false
   python3 -m acestep.bin.compare --systems "${systems[@]}" --vocals "$prepared/test/vocal" \
     --output-dir "$exp_dir/compare" --system-suffix "_$output_type" --seed "$seed"
-  log "  $results, $exp_dir/compare/index.html (${SECONDS}s)"
+  key=$(basename "$(ls "$prepared"/test/vocal/*.flac | head -n 1)" .flac)
+  panels=(--wav "$prepared/test/vocal/$key.flac" --label vocal --wav "$prepared/test/target/$key.flac" --label target)
+  for d in "$gen"/*/; do panels+=(--wav "$d${key}_$output_type.flac" --label "$(basename "$d")"); done
+  python3 -m shirabe.bin.plot_spectrograms "${panels[@]}" --title "$key" --output "$exp_dir/spectrogram.png"
+  log "  $results, $exp_dir/compare/index.html, $exp_dir/spectrogram.png (${SECONDS}s)"
 fi

@@ -13,7 +13,7 @@ import torch
 from acestep.accompaniment.blend import blend_latents, parse_bands, row_edges_hz
 from acestep.accompaniment.bundle import load_bundle, save_bundle
 from acestep.accompaniment.controlnet import ControlEncoder
-from acestep.accompaniment.loudness import mix_matched, normalize_loudness
+from acestep.accompaniment.loudness import mix_matched, normalize_loudness, remove_dc
 from acestep.config import TrainingConfig
 from shirabe.cli import InputError
 
@@ -219,3 +219,11 @@ def test_mix_puts_the_accompaniment_3_lu_under_the_vocal_and_limits_the_peak():
     np.testing.assert_allclose(mix, vocal + acc_gain * acc, atol=1e-6)
     loud, _, mix_gain = mix_matched(tone(440, 0.9), tone(220, 0.9), 48000)
     assert mix_gain < 1.0 and np.abs(loud).max() == pytest.approx(0.98, abs=1e-6)
+
+
+def test_remove_dc_takes_out_each_channels_offset_only():
+    t = np.arange(4800) / 48000
+    tone = np.sin(2 * np.pi * 100 * t)  # ten whole periods: zero mean
+    wav = np.stack([tone + 0.3, 0.5 * tone - 0.2], axis=1).astype(np.float32)
+    out = remove_dc(wav)
+    assert np.allclose(out[:, 0], tone, atol=1e-5) and np.allclose(out[:, 1], 0.5 * tone, atol=1e-5)
