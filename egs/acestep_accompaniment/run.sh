@@ -150,7 +150,8 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ] && [ "$optuna" = true ]; then
   $cuda_cmd --gpu $ngpu JOB=1:"$optuna_jobs" "$study/log/search.JOB.log" \
     python3 -m acestep.bin.optuna_search --device "$device" --config "$i2i_config" \
       --optuna-config "$optuna_config" --checkpoint-dir "$checkpoint_dir" \
-      --storage "sqlite:///$(cd "$study" && pwd)/study.db" --study-name accompaniment --output-dir "$study"
+      --storage "sqlite:///$(cd "$study" && pwd)/study.db" --study-name accompaniment --output-dir "$study" \
+      --sampler-seed "$seed"
   log "  best config: $study/best_config.json (${SECONDS}s)"
 fi
 
