@@ -24,7 +24,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["shirabe*", "zipvoice*", "seedsvc*", "songbloom*", "acestep*"]) + list(DATA_DIRS),
+    packages=find_packages(include=["shirabe*", "zipvoice*", "seedsvc*", "songbloom*", "acestep*", "songgeneration*"]) + list(DATA_DIRS),
     package_data={"shirabe.minicorpus": ["*.txt"], "songbloom.g2p": ["*.yaml"], "acestep.text": ["vocab.json"],
                   **DATA_DIRS},
     install_requires=read_requirements("requirements.txt"),

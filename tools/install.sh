@@ -82,6 +82,35 @@ PYEOF
   rm -rf "$tmp"
 fi
 
+# ---- Qwen2 BPE ranks ------------------------------------------------------
+# qwen.tiktoken (2.5 MB) ships inside the dashscope wheel on PyPI; the tests build
+# a local Qwen2 tokenizer folder (SongGeneration's text tokenizer) from it. Only
+# that file is unpacked; none of the wheel's code is used.
+DASHSCOPE_WHEEL_VERSION=2.0.2
+qwen="$VENV/share/shirabe/qwen.tiktoken"
+if [ "${SKIP_QWEN:-0}" != 1 ] && [ ! -s "$qwen" ]; then
+  log "fetching qwen.tiktoken from the dashscope==$DASHSCOPE_WHEEL_VERSION wheel"
+  tmp=$(mktemp -d)
+  if "$py" -m pip download -q --no-deps "dashscope==$DASHSCOPE_WHEEL_VERSION" -d "$tmp" >/dev/null 2>&1 &&
+    "$py" - "$tmp" "$qwen" <<'PYEOF'
+import glob, os, shutil, sys, zipfile
+tmp, dest = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(tmp, "dashscope-*.whl"))[0]
+os.makedirs(os.path.dirname(dest), exist_ok=True)
+with zipfile.ZipFile(wheel) as z, z.open("dashscope/resources/qwen.tiktoken") as src:
+    with open(dest + ".part", "wb") as out:
+        shutil.copyfileobj(src, out)
+os.replace(dest + ".part", dest)
+PYEOF
+  then
+    log "Qwen2 BPE ranks: $qwen"
+  else
+    log "warning: could not fetch qwen.tiktoken (PyPI unreachable?); the Qwen2 tokenizer tests then"
+    log "         skip: rerun later, or set SHIRABE_QWEN_TIKTOKEN to the file"
+  fi
+  rm -rf "$tmp"
+fi
+
 stamp="$VENV/.shirabe-installed"
 want=$(cat "$root/requirements.txt" "$root/requirements-dev.txt" "$root/setup.py" | sha1sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

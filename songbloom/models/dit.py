@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from songbloom.models.llama import rotate_half
+from shirabe.nn.llama import rotate_half
 
 
 def rotary_freqs(n: int, dims: int, base: float, device: torch.device) -> torch.Tensor:

@@ -5,7 +5,7 @@ Sequence (P = ``block_size`` frames per patch, ``s`` = ``skeleton_emb`` of a ske
 
     [prompt rows (Lp)] [lyric rows (Ll)] [BOS] [s_1 .. s_P A_1] [s_1 .. s_P A_2] ...
 
-A causal LLaMA (:mod:`songbloom.models.llama`) runs over it with positions from 0 at the first
+A causal LLaMA (:mod:`shirabe.nn.llama`) runs over it with positions from 0 at the first
 prompt row; the prefix outputs are dropped. In the BOS-based part, position i with
 (i + 1) mod (P + 1) == 0 is a patch's last sketch slot: its output is the DiT condition ``h``
 and gets no logit; every other position predicts the next sketch id through
@@ -36,7 +36,7 @@ from torch import nn
 from songbloom.models.conditioners import ConditionProvider, LyricBatch
 from songbloom.models.config import ModelConfig
 from songbloom.models.dit import DiTTransformer
-from songbloom.models.llama import KVCache, LlamaBackbone
+from shirabe.nn.llama import KVCache, LlamaBackbone
 from songbloom.models.sampling import (
     apply_repetition_penalty,
     cfg_combine,

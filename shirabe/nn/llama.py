@@ -1,6 +1,7 @@
-"""The AR backbone: a LLaMA decoder stack over input embeddings, with a preallocated KV cache.
+"""A LLaMA decoder stack over input embeddings, with a preallocated KV cache (SongBloom's AR
+backbone; SongGeneration's two decoders build on its layers).
 
-Parameter names follow Hugging Face's ``LlamaModel`` without ``embed_tokens`` (SongBloom feeds
+Parameter names follow Hugging Face's ``LlamaModel`` without ``embed_tokens`` (the models feed
 embeddings): ``layers.N.self_attn.{q,k,v,o}_proj``, ``layers.N.mlp.{gate,up,down}_proj``,
 ``layers.N.{input,post_attention}_layernorm`` and ``norm``, so released checkpoints load as they
 are. The maths is that model's: pre-norm RMSNorm (fp32 statistics, eps 1e-6), rotary position

@@ -1,0 +1,1 @@
+"""SongGeneration (LeVo): a LeLM-compatible song language model."""

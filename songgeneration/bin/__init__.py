@@ -1,0 +1,1 @@
+"""Command-line binaries of songgeneration (run with ``python -m songgeneration.bin.<name>``)."""
