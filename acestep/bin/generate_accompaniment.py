@@ -205,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         generate_accompaniment,
         resolve_mode,
     )
-    from acestep.accompaniment.loudness import mix_matched, normalize_loudness, peak_limit, remove_dc
+    from acestep.accompaniment.loudness import (
+        mix_matched,
+        normalize_loudness,
+        peak_limit,
+        remove_dc,
+    )
     from acestep.pipeline import ACEStepPipeline
     from acestep.sampling.options import guidance_from_args, guidance_record
     from shirabe.audio.io import save_audio

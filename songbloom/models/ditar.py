@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from shirabe.nn.llama import KVCache, LlamaBackbone
 from songbloom.models.conditioners import ConditionProvider, LyricBatch
 from songbloom.models.config import ModelConfig
 from songbloom.models.dit import DiTTransformer
-from shirabe.nn.llama import KVCache, LlamaBackbone
 from songbloom.models.sampling import (
     apply_repetition_penalty,
     cfg_combine,
