@@ -52,6 +52,7 @@ NO_MODEL = {
     "songbloom.bin.make_standins": "writes random weights",
     "songbloom.bin.merge_lora": "adds adapter weights to the base weights",
     "songbloom.bin.prepare_sung_phone_corpus": "cuts sung phrases at the score's rests",
+    "songgeneration.bin.merge_lora": "adds adapter weights to the base weights",
     "zipvoice.bin.compute_fbank": "log-mel features in lhotse worker processes",
     "zipvoice.bin.generate_averaged_model": "averages stored weights",
     "zipvoice.bin.infer_zipvoice_onnx": "onnxruntime on the CPU",
