@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Binaries that run no PyTorch model, so they take no --device, and why.
 NO_MODEL = {
+    "songgeneration.bin.make_text_tokenizer": "writes tokenizer files",
     "acestep.bin.evaluate_accompaniment": "signal metrics with librosa",
     "acestep.bin.prepare_accompaniment": "reads, normalises and writes audio files",
     "acestep.bin.make_standins": "writes random weights",
