@@ -52,6 +52,8 @@ def add_run_arguments(p: ArgumentParser) -> None:
     """Options this binary shares with ``acestep.bin.optuna_search``."""
     p.add_argument("--checkpoint-dir", type=Path, required=True,
                    help="released checkpoint folder; its ace_step_transformer/ is trained (required)")
+    p.add_argument("--dataset-path", default=None,
+                   help="folder with the vocal/ and target/ latent caches (default: None = the config's dataset_path)")
     p.add_argument("--control-dropout", type=float, default=0.0,
                    help="controlnet: per-song probability of training without the vocal control (0: never; "
                         "generation always adds it)")
@@ -77,6 +79,8 @@ def cli_overrides(args) -> dict:
         out["max_steps"] = args.num_iters
     if args.accum_grad is not None:
         out["accumulate_grad_batches"] = args.accum_grad
+    if getattr(args, "dataset_path", None) is not None:
+        out["dataset_path"] = str(args.dataset_path)
     return out
 
 

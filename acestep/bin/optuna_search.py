@@ -77,10 +77,15 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError("--world-size: the search trains in this process; run parallel jobs on one study instead")
     layers = transformer_config(args.checkpoint_dir).num_layers
     base = load_config(args.config, "training", num_layers=layers)
+    overrides = {}
     if accum is not None:
+        overrides["accumulate_grad_batches"] = accum
+    if args.dataset_path is not None:
+        overrides["dataset_path"] = str(args.dataset_path)
+    if overrides:
         from acestep.config import apply_overrides
 
-        base = apply_overrides(base, {"accumulate_grad_batches": accum}, num_layers=layers, source="--accum-grad")
+        base = apply_overrides(base, overrides, num_layers=layers, source="command line")
     search = load_config(args.optuna_config, "optuna", num_layers=layers)
     output_dir = args.output_dir or Path(base.logger_dir) / f"optuna_{args.study_name}"
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -137,7 +137,7 @@ train() {  # <config> <name>
   log "Stage $3: $2 training on $device -> $exp_dir/$2 (log: $exp_dir/$2/log/train.log)"
   $cuda_cmd --gpu $ngpu "$exp_dir/$2/log/train.log" \
     python3 -m acestep.bin.train_accompaniment --device "$device" --config "$1" \
-      --checkpoint-dir "$checkpoint_dir" --exp-dir "$exp_dir/$2"
+      --checkpoint-dir "$checkpoint_dir" --dataset-path "$cache" --exp-dir "$exp_dir/$2"
   grep -h "validation\|loss" "$exp_dir/$2/log/train.log" | tail -n 1 | sed 's/^.*INFO [^ ]* /  last /' || true
 }
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then train "$i2i_config" image2image 3; fi
@@ -149,7 +149,7 @@ if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ] && [ "$optuna" = true ]; then
   mkdir -p "$study"
   $cuda_cmd --gpu $ngpu JOB=1:"$optuna_jobs" "$study/log/search.JOB.log" \
     python3 -m acestep.bin.optuna_search --device "$device" --config "$i2i_config" \
-      --optuna-config "$optuna_config" --checkpoint-dir "$checkpoint_dir" \
+      --optuna-config "$optuna_config" --checkpoint-dir "$checkpoint_dir" --dataset-path "$cache" \
       --storage "sqlite:///$(cd "$study" && pwd)/study.db" --study-name accompaniment --output-dir "$study" \
       --sampler-seed "$seed"
   log "  best config: $study/best_config.json (${SECONDS}s)"

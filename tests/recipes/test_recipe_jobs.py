@@ -1,4 +1,4 @@
-"""How egs/seedsvc, egs/songbloom_ja, egs/acestep_accompaniment and egs/zipvoice_ja submit their heavy steps to a cluster.
+"""How egs/seedsvc, egs/songbloom_ja, egs/acestep_accompaniment, egs/songgeneration and egs/zipvoice_ja submit their heavy steps to a cluster.
 
 Training must be a ``$cuda_cmd`` job that asks for a GPU, inference and evaluation
 ``$decode_cmd`` jobs, and every such binary gets ``--device``. The stand-in qsub and sbatch of
@@ -26,6 +26,7 @@ ZIPVOICE = REPO / "egs" / "zipvoice_ja"
 SEEDSVC = REPO / "egs" / "seedsvc"
 SONGBLOOM = REPO / "egs" / "songbloom_ja"
 ACCOMPANIMENT = REPO / "egs" / "acestep_accompaniment"
+SONGGENERATION = REPO / "egs" / "songgeneration"
 STANDINS = REPO / "tests" / "utils" / "standins"
 TOOL = {"sge": "qsub", "slurm": "sbatch"}
 # What conf/queue.conf and conf/slurm.conf turn --gpu 1, --gpu 0 and --mem 4G ($decode_cmd) into.
@@ -252,13 +253,24 @@ def accompaniment_generation(t: Path):
         t / "exp/generate/image2image_s0.3/log/generate.k1.log"
 
 
+def songgeneration(stage: int, module: str, log: str):
+    def case(t: Path):
+        return SONGGENERATION, ["./run.sh", "--stage", stage, "--stop-stage", stage, "--data-dir", t / "data",
+                                "--exp-dir", t / "exp"], module, t / log
+    case.__name__ = f"songgeneration_stage{stage}"
+    return case
+
+
 TRAINING = [zipvoice_train, zipvoice_phone_recognizer, zipvoice_distill_train, study_pretrain, seedsvc_content_training, seedsvc_phase0,
             seedsvc_phase1, songbloom_codebook, songbloom_features, songbloom_training, accompaniment_cache,
-            accompaniment_training, accompaniment_controlnet]
+            accompaniment_training, accompaniment_controlnet,
+            songgeneration(4, "songgeneration.bin.train", "exp/lelm/log/train.log")]
 INFERENCE = [zipvoice_stage(6, "zipvoice.bin.infer_zipvoice", "infer-epoch-12-avg-4.log"),
              zipvoice_stage(8, "zipvoice.bin.evaluate", "evaluate-epoch-12-avg-4.log"), zipvoice_dev_loss,
              study_synthesis, study_evaluation, seedsvc_content, seedsvc_convert, seedsvc_evaluate,
-             songbloom_generation, songbloom_scoring, accompaniment_generation]
+             songbloom_generation, songbloom_scoring, accompaniment_generation,
+             songgeneration(6, "songgeneration.bin.generate", "exp/generate/log/generate.log"),
+             songgeneration(7, "songgeneration.bin.evaluate", "exp/log/evaluate.log")]
 BACKENDS = ["sge", "slurm"]
 
 
@@ -329,8 +341,8 @@ def test_ddp_training_asks_for_one_gpu_per_process(tmp_path):
     assert job.option("--world-size") == "4"
 
 
-@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM, ACCOMPANIMENT],
-                         ids=["zipvoice_ja", "seedsvc", "songbloom_ja", "acestep_accompaniment"])
+@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM, ACCOMPANIMENT, SONGGENERATION],
+                         ids=["zipvoice_ja", "seedsvc", "songbloom_ja", "acestep_accompaniment", "songgeneration"])
 @pytest.mark.parametrize(("options", "message"), [
     (["--use-gpu", "false", "--device", "cuda"], "--device cuda needs --use-gpu true"),
     (["--device", "gpu"], "--device gpu: expected auto, cpu, cuda, cuda:N or mps"),
@@ -342,8 +354,8 @@ def test_bad_device_settings_fail_before_any_submission(recipe, options, message
     assert jobs == []
 
 
-@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM, ACCOMPANIMENT],
-                         ids=["zipvoice_ja", "seedsvc", "songbloom_ja", "acestep_accompaniment"])
+@pytest.mark.parametrize("recipe", [ZIPVOICE, SEEDSVC, SONGBLOOM, ACCOMPANIMENT, SONGGENERATION],
+                         ids=["zipvoice_ja", "seedsvc", "songbloom_ja", "acestep_accompaniment", "songgeneration"])
 def test_help_lists_the_gpu_options_with_their_defaults(recipe):
     r = subprocess.run(["./run.sh", "--help"], cwd=recipe, capture_output=True, text=True)
     assert r.returncode == 0
