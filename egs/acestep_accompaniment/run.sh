@@ -28,6 +28,7 @@ loudness=-14              # LUFS of every prepared file; none keeps the levels
 num_test=1                # pairs held out for generation and evaluation
 i2i_config=conf/image2image_mini.json
 controlnet_config=conf/controlnet_mini.json
+num_iters=                # training updates of stages 3-4 (default: the configs' max_steps)
 optuna=false              # run stage 5 (the Optuna search on the image2image config)
 optuna_config=conf/optuna_mini.json
 optuna_jobs=1             # parallel search processes on one study
@@ -51,6 +52,7 @@ help_message="Usage: $0 [options]
   --num-test N                      pairs held out for stages 6-7 (default: $num_test)
   --i2i-config FILE                 image2image training config (default: $i2i_config)
   --controlnet-config FILE          ControlNet training config (default: $controlnet_config)
+  --num-iters N                     training updates (default: the configs' max_steps)
   --optuna true|false               run the Optuna search of stage 5 (default: $optuna)
   --optuna-config FILE              search space and pruner (default: $optuna_config)
   --optuna-jobs N                   parallel search processes on one study (default: $optuna_jobs)
@@ -137,7 +139,8 @@ train() {  # <config> <name>
   log "Stage $3: $2 training on $device -> $exp_dir/$2 (log: $exp_dir/$2/log/train.log)"
   $cuda_cmd --gpu $ngpu "$exp_dir/$2/log/train.log" \
     python3 -m acestep.bin.train_accompaniment --device "$device" --config "$1" \
-      --checkpoint-dir "$checkpoint_dir" --dataset-path "$cache" --exp-dir "$exp_dir/$2"
+      --checkpoint-dir "$checkpoint_dir" --dataset-path "$cache" --exp-dir "$exp_dir/$2" \
+      ${num_iters:+--num-iters "$num_iters"}
   grep -h "validation\|loss" "$exp_dir/$2/log/train.log" | tail -n 1 | sed 's/^.*INFO [^ ]* /  last /' || true
 }
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then train "$i2i_config" image2image 3; fi
