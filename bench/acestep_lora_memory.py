@@ -39,9 +39,7 @@ trainable parameter, rank 16 and 64), the fitted activations plus the lyric enco
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
-import gc
 import json
 import os
 import subprocess
@@ -61,6 +59,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 from report import cpu_name, update_doc  # noqa: E402
+from rss import release_heap, reset_peak, status_mib  # noqa: E402
 
 SECTION = "## ACE-Step LoRA training memory"
 FRAMES_PER_SECOND = 44100 / 4096
@@ -127,29 +126,6 @@ def train_step(model, optimizer, batch: dict, device: torch.device, precision: s
 # -- measuring ---------------------------------------------------------------------------------------
 
 
-def _status_mib(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _release_heap() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 class PeakTensorMemory(TorchDispatchMode):
     """The peak of the bytes held by tensor storages that ops create while active (``peak``, ``current``).
 
@@ -207,20 +183,20 @@ def measure(fn, device: torch.device, existing=()) -> dict:
         with tracker:
             fn()
         tensor_mib = tracker.peak / MIB
-    _release_heap()
+    release_heap()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         cuda_before = torch.cuda.memory_allocated(device)
-    reset = _reset_peak()
-    before = _status_mib("VmRSS")
+    reset = reset_peak()
+    before = status_mib("VmRSS")
     t0 = time.perf_counter()
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     wall = time.perf_counter() - t0
-    out = {"rss_mib": _status_mib("VmHWM") - before, "baseline_mib": before, "peak_reset": reset, "wall": wall}
+    out = {"rss_mib": status_mib("VmHWM") - before, "baseline_mib": before, "peak_reset": reset, "wall": wall}
     if device.type == "cpu":
         out["tensor_mib"] = tensor_mib
     if device.type == "cuda":

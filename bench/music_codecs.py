@@ -46,7 +46,6 @@ replacing an earlier copy of that section and keeping every other one.
 
 from __future__ import annotations
 
-import ctypes
 import datetime
 import gc
 import json
@@ -68,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 from report import cpu_name, update_doc  # noqa: E402
+from rss import release_heap, reset_peak, status_mib  # noqa: E402
 
 from shirabe.cli import ArgumentParser, InputError, run_main  # noqa: E402
 
@@ -250,45 +250,22 @@ def speed_rows(args, size: str, models: dict) -> list[SpeedRow]:
 # -- memory --------------------------------------------------------------------------------------
 
 
-def _status_mib(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _release_free_heap() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def measure_here(op: str, size: str, seconds: float, chunked: bool, threads: int) -> dict:
     """Peak-RSS increase of one call, measured in this process (run it in a fresh one)."""
     torch.set_num_threads(threads)
     model = build(model_of(op), size)
     inputs = make_input(op, model, seconds)
     run_op(op, model, make_input(op, model, 2.0, seed=1), chunked)  # warm-up: one-time allocations
-    _release_free_heap()
-    reset = _reset_peak_rss()
-    before = _status_mib("VmRSS")
+    release_heap()
+    reset = reset_peak()
+    before = status_mib("VmRSS")
     t0 = time.perf_counter()
     out = run_op(op, model, inputs, chunked)
     wall = time.perf_counter() - t0
     # VmHWM is the peak of this process's own memory map. ru_maxrss is the same figure, except that
     # it never drops below the peak carried over at exec (that of the process that started this
     # one), which the reset above cannot clear.
-    peak = _status_mib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = status_mib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"op": op, "size": size, "seconds": seconds, "chunked": chunked, "threads": threads,
             "baseline_mib": before, "peak_mib": peak, "increase_mib": peak - before, "peak_reset": reset,
             "wall": wall, "output_shape": list(out.shape)}

@@ -31,9 +31,7 @@ earlier copy of that section and keeping every other one.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime
-import gc
 import json
 import os
 import subprocess
@@ -51,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 from report import cpu_name, update_doc  # noqa: E402
+from rss import release_heap, reset_peak, status_mib  # noqa: E402
 
 from songbloom.g2p import tokenize  # noqa: E402
 from songbloom.models import LyricBatch, MVSADiTAR, SongBloomConfig, config_dict, full_config  # noqa: E402
@@ -128,45 +127,22 @@ def head_step(classifier: torch.nn.Module, hidden: torch.Tensor, target: torch.T
 # -- measuring in a child process ----------------------------------------------------------------
 
 
-def _status_mib(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _release_heap() -> None:
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _reset_peak() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
-
-
 def measure(fn, device: torch.device) -> dict:
     """Peak-RSS increase (MiB) of ``fn()``; on CUDA also the allocator's peak increase."""
-    _release_heap()
+    release_heap()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
         cuda_before = torch.cuda.memory_allocated(device)
-    reset = _reset_peak()
-    before = _status_mib("VmRSS")
+    reset = reset_peak()
+    before = status_mib("VmRSS")
     t0 = time.perf_counter()
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     wall = time.perf_counter() - t0
-    peak = _status_mib("VmHWM")
+    peak = status_mib("VmHWM")
     out = {"rss_mib": peak - before, "baseline_mib": before, "peak_reset": reset, "wall": wall}
     if device.type == "cuda":
         out["cuda_mib"] = (torch.cuda.max_memory_allocated(device) - cuda_before) / MIB
